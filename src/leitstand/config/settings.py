@@ -1,0 +1,242 @@
+"""The settings of leitstand, declared once.
+
+Every setting is a field below with its type, default and help text. The configuration
+reference (``docs/configuration.md``), the commented file that ``leitstand init`` writes and
+the environment overrides are all derived from these declarations; a test keeps the docs
+in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from leitstand.config.secrets import SecretRef
+
+EXTRACTIVE = "extractive"
+"""The name of the built-in extractive answerer, usable wherever a model name is expected."""
+
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class IngestSettings(_Section):
+    """How files become documents and chunks."""
+
+    max_file_mb: float = Field(
+        50.0, gt=0, description="Files larger than this many megabytes are skipped with a message."
+    )
+    max_pages: int = Field(
+        2000, ge=1, description="PDF or DOCX files with more pages than this are skipped."
+    )
+    timeout_s: float = Field(
+        60.0, gt=0, description="A file whose parsing takes longer than this is skipped."
+    )
+    chunk_chars: int = Field(
+        1500,
+        ge=200,
+        le=20000,
+        description="Target size of a chunk in characters; paragraphs are kept whole where they fit.",
+    )
+    chunk_overlap_sentences: int = Field(
+        0, ge=0, le=5, description="Sentences repeated at the start of the next chunk."
+    )
+    exclude: list[str] = Field(
+        default_factory=lambda: [".*", "**/.*", "**/__pycache__/**", "**/node_modules/**"],
+        description="Glob patterns (relative to the ingested folder) of files to ignore.",
+    )
+    workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Processes that parse files in parallel; 0 uses one per CPU core.",
+    )
+
+
+class RetrievalSettings(_Section):
+    """How a question finds its passages."""
+
+    top_k: int = Field(5, ge=1, le=100, description="Chunks handed to the answerer per question.")
+    candidates: int = Field(
+        50, ge=1, le=2000, description="Chunks fetched from the index before filtering and cut-off."
+    )
+    context_weight: float = Field(
+        1.5,
+        ge=0,
+        le=10,
+        description="Weight of a chunk's title and heading path relative to its text in BM25.",
+    )
+
+
+class AnswerSettings(_Section):
+    """How the extractive answerer composes an answer."""
+
+    max_sentences: int = Field(
+        3, ge=1, le=20, description="Sentences the extractive answerer puts into an answer."
+    )
+    min_relative_score: float = Field(
+        0.35,
+        ge=0,
+        le=1,
+        description="A sentence is used only if it scores at least this share of the best one.",
+    )
+
+
+class ModelSettings(_Section):
+    """One chat model behind an OpenAI-compatible endpoint (OpenAI, Azure, Mistral, Ollama, vLLM, ...)."""
+
+    provider: str = Field(
+        "openai",
+        description="Provider plugin that talks to the endpoint; `openai` is any OpenAI-compatible API.",
+    )
+    base_url: str = Field(
+        description="Base URL of the OpenAI-compatible API, e.g. http://localhost:11434/v1."
+    )
+    model: str = Field(description="Model name the provider expects, e.g. gpt-4o-mini or llama3.1.")
+    api_key: SecretRef | None = Field(
+        None, description='API key by reference, e.g. {"$env": "OPENAI_API_KEY"}; never in clear text.'
+    )
+    timeout_s: float = Field(60.0, gt=0, description="Timeout of one HTTP request in seconds.")
+    max_retries: int = Field(
+        3, ge=0, le=10, description="Retries with exponential backoff on 429, 5xx and timeouts."
+    )
+    temperature: float | None = Field(0.2, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int | None = Field(None, ge=1, description="Upper bound of generated tokens.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra HTTP headers sent with every request."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. http://localhost:11434/v1")
+        return value.rstrip("/")
+
+
+class UseCaseSettings(_Section):
+    """An application of leitstand: which documents it may use and which model answers."""
+
+    description: str = Field("", description="What this use case is for; shown in /v1/models.")
+    model: str = Field(
+        EXTRACTIVE,
+        description="A key of `models`, or `extractive` for the built-in extractive answerer.",
+    )
+    prompt: Path | None = Field(
+        None, description="Jinja2 prompt template file; the bundled template when empty."
+    )
+    top_k: int | None = Field(
+        None, ge=1, le=100, description="Overrides retrieval.top_k for this use case."
+    )
+    sources: list[str] = Field(
+        default_factory=list, description="Only these sources are searched; all when empty."
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="Only documents with one of these tags are searched."
+    )
+    languages: list[LanguageCode] = Field(
+        default_factory=list, description="Only documents in these languages are searched."
+    )
+
+
+class ServerSettings(_Section):
+    """The HTTP server started by `leitstand serve`."""
+
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface to listen on; anything but loopback needs at least one API key.",
+    )
+    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser."
+    )
+
+
+class TracingSettings(_Section):
+    """What is recorded about every request and ingestion run."""
+
+    enabled: bool = Field(True, description="Record traces with one span per stage.")
+    store_content: bool = Field(
+        True, description="Keep question and answer text in traces (not only ids and figures)."
+    )
+    retention_days: int = Field(
+        30, ge=1, description="Traces older than this are deleted by `leitstand traces prune`."
+    )
+
+
+class Settings(_Section):
+    """Everything leitstand can be told in ``leitstand.yaml``."""
+
+    data_dir: Path = Field(
+        Path(".leitstand"),
+        description="Folder for the SQLite database and index files, relative to the config file.",
+    )
+    database_url: str | None = Field(
+        None,
+        description=(
+            "SQLAlchemy URL; empty means SQLite in data_dir. "
+            "PostgreSQL: postgresql+psycopg://user@host/db (pip install 'leitstand[postgres]')."
+        ),
+    )
+    languages: list[LanguageCode] = Field(
+        default_factory=lambda: ["de", "en"],
+        min_length=1,
+        description="Languages detected in documents and questions; the first is the fallback.",
+    )
+    default_use_case: str = Field(
+        "default", description="Use case for requests that name none."
+    )
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingestion.")
+    retrieval: RetrievalSettings = Field(
+        default_factory=RetrievalSettings, description="Retrieval."
+    )
+    answer: AnswerSettings = Field(default_factory=AnswerSettings, description="Answering.")
+    models: dict[str, ModelSettings] = Field(
+        default_factory=dict, description="Chat models by name; none means extractive answers."
+    )
+    use_cases: dict[str, UseCaseSettings] = Field(
+        default_factory=lambda: {"default": UseCaseSettings()},
+        description="Use cases by name; a request selects one with its `model` field.",
+    )
+    server: ServerSettings = Field(default_factory=ServerSettings, description="Server.")
+    tracing: TracingSettings = Field(default_factory=TracingSettings, description="Tracing.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Verbosity of the server log."
+    )
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: list[str]) -> list[str]:
+        from leitstand.search.analyser import SUPPORTED_LANGUAGES
+
+        unknown = [code for code in value if code not in SUPPORTED_LANGUAGES]
+        if unknown:
+            allowed = ", ".join(sorted(SUPPORTED_LANGUAGES))
+            raise ValueError(f"unsupported language {unknown[0]!r}; supported: {allowed}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Settings:
+        if "use_cases" not in self.model_fields_set and self.models:
+            # A configured model answers by default; extractive stays available by name.
+            self.use_cases = {"default": UseCaseSettings(model=next(iter(self.models)))}
+        if not self.use_cases:
+            self.use_cases = {"default": UseCaseSettings()}
+        for name, use_case in self.use_cases.items():
+            if use_case.model != EXTRACTIVE and use_case.model not in self.models:
+                known = ", ".join([EXTRACTIVE, *self.models]) or EXTRACTIVE
+                raise ValueError(
+                    f"use_cases.{name}.model = {use_case.model!r} is not a configured model; "
+                    f"allowed: {known}"
+                )
+        if self.default_use_case not in self.use_cases:
+            known = ", ".join(self.use_cases)
+            raise ValueError(
+                f"default_use_case = {self.default_use_case!r} is not a use case; allowed: {known}"
+            )
+        return self

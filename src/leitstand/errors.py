@@ -1,0 +1,57 @@
+"""Exceptions that leitstand raises on purpose.
+
+Every error says what was wrong and, in ``hint``, what the user can do about it.
+"""
+
+from __future__ import annotations
+
+
+class LeitstandError(Exception):
+    """Base class of all errors that leitstand raises deliberately."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class ConfigError(LeitstandError):
+    """A setting in leitstand.yaml or the environment is missing or wrong."""
+
+
+class SecretNotFoundError(ConfigError):
+    """A secret reference points at an environment variable or file that does not exist."""
+
+
+class StorageError(LeitstandError):
+    """The database cannot be opened, migrated or written."""
+
+
+class IngestFileError(LeitstandError):
+    """One file could not be ingested; the batch goes on without it."""
+
+    def __init__(self, path: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{path}: {message}", hint=hint)
+        self.path = path
+        self.reason = message
+
+
+class ModelError(LeitstandError):
+    """A model provider could not be reached or answered with an error."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status_code = status_code
+
+
+class UnknownUseCaseError(LeitstandError):
+    """A request named a use case or model that is not configured."""
+
+
+class NotFoundError(LeitstandError):
+    """A trace, chunk, document or key with the given id does not exist."""

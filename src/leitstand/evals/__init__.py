@@ -1,0 +1,1 @@
+"""Evaluations: retrieval quality on golden sets (BEIR format)."""

@@ -1,0 +1,1 @@
+"""Ingestion: files become documents, chunks and index entries."""

@@ -1,0 +1,114 @@
+"""One file's bytes to a parsed document with analysed chunks. Pure, so it can run in a worker."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from leitstand.errors import IngestFileError
+from leitstand.ingest.chunker import Chunker, assemble
+from leitstand.ingest.loaders.base import LoadContext, LoadError, Loader
+from leitstand.search.analyser import Analyser
+from leitstand.text.language import LanguageDetector
+
+
+@dataclass
+class ParsedFile:
+    """Everything the writer needs to store one file; plain data, picklable."""
+
+    path: str
+    uri: str
+    kind: str
+    content_hash: str
+    size_bytes: int
+    mtime_ns: int
+    title: str
+    language: str
+    page_count: int | None
+    text: str
+    metadata: dict[str, Any]
+    chunks: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    chunk_chars: int = 1000
+    overlap_sentences: int = 0
+    max_pages: int = 2000
+    timeout_s: float = 60.0
+
+
+def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(json.dumps(value, default=str, ensure_ascii=False))
+    return result
+
+
+def parse_file(
+    *,
+    data: bytes,
+    path: str,
+    uri: str,
+    content_hash: str,
+    mtime_ns: int,
+    loader: Loader,
+    analyser: Analyser,
+    detector: LanguageDetector,
+    options: ParseOptions,
+) -> ParsedFile:
+    """Load, normalise, detect the language, chunk and analyse one file."""
+    if not data:
+        raise IngestFileError(path, "is empty (0 bytes); nothing to index")
+    context = LoadContext(path=path, max_pages=options.max_pages, timeout_s=options.timeout_s)
+    try:
+        loaded = loader.load(data, context)
+    except LoadError as exc:
+        raise IngestFileError(path, exc.reason, hint=exc.hint) from None
+    except RecursionError:
+        raise IngestFileError(
+            path, f"is nested too deeply to be read as {loader.name}"
+        ) from None
+    context.check_deadline()
+    text, placed = assemble(loaded.blocks)
+    if not text.strip():
+        hint = "run OCR first (e.g. ocrmypdf)" if loader.name == "pdf" else None
+        raise IngestFileError(path, f"contains no extractable text ({loader.name})", hint=hint)
+    language = detector.detect(text)
+    title = (loaded.title or "").strip() or path.rsplit("/", 1)[-1]
+    chunker = Chunker(options.chunk_chars, options.overlap_sentences)
+    chunks: list[dict[str, Any]] = []
+    for ordinal, span in enumerate(chunker.chunk(text, placed)):
+        chunk_text = text[span.start : span.end]
+        terms = analyser.terms(chunk_text, language)
+        context_terms = analyser.analyse(f"{title}\n{span.heading}", language)
+        chunks.append(
+            {
+                "ordinal": ordinal,
+                "text": chunk_text,
+                "analysed": " ".join(terms),
+                "analysed_context": context_terms,
+                "heading": span.heading,
+                "start_char": span.start,
+                "end_char": span.end,
+                "page_start": span.page_start,
+                "page_end": span.page_end,
+                "language": language,
+                "term_count": len(terms),
+            }
+        )
+    return ParsedFile(
+        path=path,
+        uri=uri,
+        kind=loader.name,
+        content_hash=content_hash,
+        size_bytes=len(data),
+        mtime_ns=mtime_ns,
+        title=title,
+        language=language,
+        page_count=loaded.page_count,
+        text=text,
+        metadata=_json_safe(loaded.metadata),
+        chunks=chunks,
+        warnings=context.warnings,
+    )

@@ -1,0 +1,477 @@
+"""The ingestion corridor: walk → compare → load → chunk → analyse → write, file by file.
+
+Incremental: a file whose size and modification time match what is stored is not even read;
+a file whose bytes hash to the stored content hash costs one read. Changed files replace
+their chunks in the same transaction that updates the document, so a reader sees the old
+version or the new one, never a mix. Files are written in batches; a crash (even kill -9)
+loses at most the batch in flight, which the next run redoes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from leitstand.config.settings import IngestSettings
+from leitstand.errors import IngestFileError, LeitstandError
+from leitstand.ingest.loaders.registry import LoaderRegistry
+from leitstand.ingest.loaders.text import TextLoader
+from leitstand.ingest.parse import ParsedFile, ParseOptions, parse_file
+from leitstand.search.analyser import Analyser
+from leitstand.store.database import Database
+from leitstand.store.models import Chunk, Document, DocumentTag, Source, utcnow
+from leitstand.text.language import LanguageDetector
+from leitstand.trace.recorder import ActiveTrace, Tracer
+
+BATCH_CHUNKS = 2000
+BATCH_SECONDS = 1.0
+
+
+@dataclass
+class FileProblem:
+    path: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" + (f" ({self.hint})" if self.hint else "")
+
+
+@dataclass
+class IngestProgress:
+    """Reported after every file: how far the run is and what happened to the file."""
+
+    total: int
+    done: int
+    path: str
+    status: str
+
+
+@dataclass
+class IngestReport:
+    """What an ingestion run did, file by file."""
+
+    source: str
+    root: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+    failed: list[FileProblem] = field(default_factory=list)
+    warnings: list[FileProblem] = field(default_factory=list)
+    unsupported: Counter[str] = field(default_factory=Counter)
+    chunks_written: int = 0
+    duration_s: float = 0.0
+    trace_id: str | None = None
+
+    @property
+    def changed(self) -> int:
+        return len(self.added) + len(self.updated) + len(self.removed)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "removed": len(self.removed),
+            "vanished": len(self.vanished),
+            "failed": len(self.failed),
+            "warnings": len(self.warnings),
+            "unsupported": sum(self.unsupported.values()),
+            "chunks_written": self.chunks_written,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+@dataclass(frozen=True)
+class TextRecord:
+    """A text to ingest without a file: ``path`` names it within its source."""
+
+    path: str
+    text: str
+    title: str | None = None
+    uri: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Candidate:
+    path: Path
+    rel: str
+    size: int
+    mtime_ns: int
+
+
+class Ingestor:
+    """Ingests folders or files into one source of the database."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: IngestSettings,
+        analyser: Analyser,
+        detector: LanguageDetector,
+        tracer: Tracer,
+        loaders: LoaderRegistry | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.analyser = analyser
+        self.detector = detector
+        self.tracer = tracer
+        self.loaders = loaders or LoaderRegistry()
+        self.options = ParseOptions(
+            chunk_chars=settings.chunk_chars,
+            overlap_sentences=settings.chunk_overlap_sentences,
+            max_pages=settings.max_pages,
+            timeout_s=settings.timeout_s,
+        )
+
+    # -- walking ---------------------------------------------------------------------
+
+    def _excluded(self, rel: str) -> bool:
+        return any(fnmatch.fnmatch(rel, pattern) for pattern in self.settings.exclude)
+
+    def _walk(self, root: Path, report: IngestReport) -> list[_Candidate]:
+        if root.is_file():
+            files: Iterable[Path] = [root]
+            base = root.parent
+        else:
+            base = root
+            files = sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
+        candidates = []
+        for path in files:
+            rel = path.relative_to(base).as_posix()
+            if path is not root and self._excluded(rel):
+                continue
+            if self.loaders.for_path(path) is None:
+                report.unsupported[path.suffix.lower() or "(no extension)"] += 1
+                continue
+            try:
+                stat = path.stat()
+            except OSError as exc:
+                report.failed.append(FileProblem(rel, f"cannot be read ({exc.strerror})"))
+                continue
+            candidates.append(_Candidate(path, rel, stat.st_size, stat.st_mtime_ns))
+        return candidates
+
+    # -- the run -----------------------------------------------------------------------
+
+    def ingest(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        source: str | None = None,
+        prune: bool = False,
+        tags: Iterable[str] = (),
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        root = Path(path).expanduser().resolve()
+        if not root.exists():
+            raise LeitstandError(
+                f"{path} does not exist", hint="give a folder or a file to ingest"
+            )
+        name = source or (root.name if root.is_dir() else root.parent.name) or "default"
+        report = IngestReport(source=name, root=str(root))
+        started = time.perf_counter()
+        trace = self.tracer.start("ingest", f"ingest {name}", root=str(root), prune=prune)
+        report.trace_id = trace.id
+        try:
+            self._run(root, name, prune, list(tags), progress, report, trace)
+        except BaseException as exc:
+            trace.finish(error=exc)
+            raise
+        report.duration_s = time.perf_counter() - started
+        trace.set(**report.summary(), failures=[str(p) for p in report.failed[:200]])
+        trace.finish(status="ok" if not report.failed else "partial")
+        return report
+
+    def _run(
+        self,
+        root: Path,
+        name: str,
+        prune: bool,
+        tags: list[str],
+        progress: ProgressCallback | None,
+        report: IngestReport,
+        trace: ActiveTrace,
+    ) -> None:
+        with trace.span("scan") as span:
+            candidates = self._walk(root, report)
+            source_id, stored = self._prepare_source(name, root)
+            span.set(files=len(candidates), stored=len(stored))
+        seen: set[str] = set()
+        batch: list[ParsedFile] = []
+        touched: list[tuple[int, int]] = []
+        batch_chunks = 0
+        last_write = time.monotonic()
+        total = len(candidates)
+        max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
+        parse_span = trace.open_span("parse", files=0)
+        write_ms = 0.0
+        for done, candidate in enumerate(candidates, start=1):
+            seen.add(candidate.rel)
+            status = self._one_file(candidate, stored, max_bytes, report, batch, touched)
+            if batch:
+                batch_chunks = sum(len(p.chunks) for p in batch)
+            if batch and (
+                batch_chunks >= BATCH_CHUNKS or time.monotonic() - last_write > BATCH_SECONDS
+            ):
+                write_ms += self._flush(source_id, batch, touched, stored, tags, report)
+                batch, touched, batch_chunks = [], [], 0
+                last_write = time.monotonic()
+            if progress is not None:
+                progress(IngestProgress(total=total, done=done, path=candidate.rel, status=status))
+        write_ms += self._flush(source_id, batch, touched, stored, tags, report)
+        parse_span.set(files=total, write_ms=round(write_ms, 1))
+        trace.close_span(parse_span)
+        vanished = sorted(set(stored) - seen)
+        if root.is_file():
+            vanished = []
+        if prune and vanished:
+            with trace.span("prune", documents=len(vanished)):
+                self._delete_documents(source_id, vanished)
+            report.removed.extend(vanished)
+        else:
+            report.vanished.extend(vanished)
+
+    def _one_file(
+        self,
+        candidate: _Candidate,
+        stored: dict[str, tuple[int, int, int, str]],
+        max_bytes: int,
+        report: IngestReport,
+        batch: list[ParsedFile],
+        touched: list[tuple[int, int]],
+    ) -> str:
+        rel = candidate.rel
+        known = stored.get(rel)
+        if known and known[1] == candidate.size and known[2] == candidate.mtime_ns:
+            report.unchanged.append(rel)
+            return "unchanged"
+        if candidate.size > max_bytes:
+            report.failed.append(
+                FileProblem(
+                    rel,
+                    f"is {candidate.size / 1048576:.1f} MB, over the limit of "
+                    f"{self.settings.max_file_mb:g} MB",
+                    "raise ingest.max_file_mb in leitstand.yaml or split the file",
+                )
+            )
+            return "failed"
+        try:
+            data = candidate.path.read_bytes()
+        except OSError as exc:
+            report.failed.append(FileProblem(rel, f"cannot be read ({exc.strerror})"))
+            return "failed"
+        digest = hashlib.sha256(data).hexdigest()
+        if known and known[3] == digest:
+            touched.append((known[0], candidate.mtime_ns))
+            report.unchanged.append(rel)
+            return "unchanged"
+        loader = self.loaders.for_path(candidate.path)
+        assert loader is not None
+        try:
+            parsed = parse_file(
+                data=data,
+                path=rel,
+                uri=candidate.path.as_uri(),
+                content_hash=digest,
+                mtime_ns=candidate.mtime_ns,
+                loader=loader,
+                analyser=self.analyser,
+                detector=self.detector,
+                options=self.options,
+            )
+        except IngestFileError as exc:
+            report.failed.append(FileProblem(rel, exc.reason, exc.hint))
+            return "failed"
+        except Exception as exc:  # a loader bug must not stop the batch
+            report.failed.append(
+                FileProblem(rel, f"could not be read ({type(exc).__name__}: {exc})")
+            )
+            return "failed"
+        report.warnings.extend(FileProblem(rel, warning) for warning in parsed.warnings)
+        batch.append(parsed)
+        (report.updated if known else report.added).append(rel)
+        return "updated" if known else "added"
+
+    def ingest_texts(
+        self,
+        records: Iterable[TextRecord],
+        *,
+        source: str,
+        prune: bool = False,
+        tags: Iterable[str] = (),
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Ingest texts that do not live in files (a CRM export, a benchmark corpus).
+
+        Each record's ``path`` identifies it within the source, as a file path would.
+        """
+        report = IngestReport(source=source, root="")
+        started = time.perf_counter()
+        trace = self.tracer.start("ingest", f"ingest {source}", prune=prune)
+        report.trace_id = trace.id
+        loader = TextLoader()
+        with trace.span("scan"):
+            source_id, stored = self._prepare_source(source, None)
+        batch: list[ParsedFile] = []
+        seen: set[str] = set()
+        items = list(records)
+        with trace.span("parse", files=len(items)):
+            for done, record in enumerate(items, start=1):
+                seen.add(record.path)
+                data = record.text.encode("utf-8")
+                digest = hashlib.sha256(data).hexdigest()
+                known = stored.get(record.path)
+                status = "unchanged"
+                if known is None or known[3] != digest:
+                    try:
+                        parsed = parse_file(
+                            data=data, path=record.path, uri=record.uri or record.path,
+                            content_hash=digest, mtime_ns=0, loader=loader,
+                            analyser=self.analyser, detector=self.detector, options=self.options,
+                        )
+                    except IngestFileError as exc:
+                        report.failed.append(FileProblem(record.path, exc.reason, exc.hint))
+                        status = "failed"
+                    else:
+                        parsed.title = record.title or parsed.title
+                        parsed.metadata.update(record.metadata)
+                        if record.title:
+                            for chunk in parsed.chunks:
+                                chunk["analysed_context"] = self.analyser.analyse(
+                                    f"{record.title}\n{chunk['heading']}", parsed.language
+                                )
+                        batch.append(parsed)
+                        status = "updated" if known else "added"
+                        (report.updated if known else report.added).append(record.path)
+                else:
+                    report.unchanged.append(record.path)
+                if sum(len(p.chunks) for p in batch) >= BATCH_CHUNKS:
+                    self._flush(source_id, batch, [], stored, list(tags), report)
+                    batch = []
+                if progress is not None:
+                    progress(IngestProgress(len(items), done, record.path, status))
+            self._flush(source_id, batch, [], stored, list(tags), report)
+        vanished = sorted(set(stored) - seen)
+        if prune and vanished:
+            self._delete_documents(source_id, vanished)
+            report.removed.extend(vanished)
+        else:
+            report.vanished.extend(vanished)
+        report.duration_s = time.perf_counter() - started
+        trace.set(**report.summary())
+        trace.finish(status="ok" if not report.failed else "partial")
+        return report
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _prepare_source(
+        self, name: str, root: Path | None
+    ) -> tuple[int, dict[str, tuple[int, int, int, str]]]:
+        with self.db.write() as session:
+            found = session.scalar(select(Source).where(Source.name == name))
+            if found is None:
+                found = Source(name=name, root=str(root) if root else None)
+                session.add(found)
+                session.flush()
+            elif root is not None and found.root != str(root) and root.is_dir():
+                found.root = str(root)
+                found.updated_at = utcnow()
+            rows = session.execute(
+                select(
+                    Document.path,
+                    Document.id,
+                    Document.size_bytes,
+                    Document.mtime_ns,
+                    Document.content_hash,
+                ).where(Document.source_id == found.id)
+            ).all()
+            return found.id, {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+
+    def _flush(
+        self,
+        source_id: int,
+        batch: list[ParsedFile],
+        touched: list[tuple[int, int]],
+        stored: dict[str, tuple[int, int, int, str]],
+        tags: list[str],
+        report: IngestReport,
+    ) -> float:
+        if not batch and not touched:
+            return 0.0
+        started = time.perf_counter()
+        with self.db.write() as session:
+            for document_id, mtime_ns in touched:
+                session.execute(
+                    update(Document).where(Document.id == document_id).values(mtime_ns=mtime_ns)
+                )
+            for parsed in batch:
+                report.chunks_written += self._store(session, source_id, parsed, tags)
+        return (time.perf_counter() - started) * 1000
+
+    def _store(self, session: Session, source_id: int, parsed: ParsedFile, tags: list[str]) -> int:
+        now = utcnow()
+        values: dict[str, Any] = {
+            "uri": parsed.uri,
+            "title": parsed.title,
+            "kind": parsed.kind,
+            "content_hash": parsed.content_hash,
+            "size_bytes": parsed.size_bytes,
+            "mtime_ns": parsed.mtime_ns,
+            "language": parsed.language,
+            "page_count": parsed.page_count,
+            "chunk_count": len(parsed.chunks),
+            "text": parsed.text,
+            "meta": parsed.metadata,
+            "updated_at": now,
+        }
+        # Looked up inside the write transaction: another process may have written it.
+        document_id = session.scalar(
+            select(Document.id).where(Document.source_id == source_id, Document.path == parsed.path)
+        )
+        if document_id is None:
+            document_id = session.scalar(
+                insert(Document)
+                .values(source_id=source_id, path=parsed.path, created_at=now, **values)
+                .returning(Document.id)
+            )
+        else:
+            session.execute(update(Document).where(Document.id == document_id).values(**values))
+            session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+            session.execute(delete(DocumentTag).where(DocumentTag.document_id == document_id))
+        if parsed.chunks:
+            session.execute(
+                insert(Chunk), [{"document_id": document_id, **chunk} for chunk in parsed.chunks]
+            )
+        if tags:
+            session.execute(
+                insert(DocumentTag), [{"document_id": document_id, "tag": tag} for tag in tags]
+            )
+        return len(parsed.chunks)
+
+    def _delete_documents(self, source_id: int, paths: list[str]) -> None:
+        with self.db.write() as session:
+            for start in range(0, len(paths), 500):
+                session.execute(
+                    delete(Document).where(
+                        Document.source_id == source_id, Document.path.in_(paths[start : start + 500])
+                    )
+                )

@@ -1,0 +1,1 @@
+"""Chat models reached over HTTP."""

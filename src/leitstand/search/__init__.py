@@ -1,0 +1,1 @@
+"""Search: analysis, lexical indexes on SQLite and PostgreSQL, and the retriever."""

@@ -1,0 +1,46 @@
+"""Normalisation of extracted text: Unicode NFC, invisible characters, whitespace, hyphenation.
+
+Loaders hand over text as the file holds it; :func:`normalise_block` makes one paragraph
+(or heading, list item, table row) clean before it is chunked and indexed. Offsets that
+citations use refer to the normalised text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_LIGATURES = str.maketrans(
+    {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
+)
+# Soft hyphen, zero-width space/joiners, word joiner, BOM, bidi marks and isolates.
+_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+# "Daten-\nbank" -> "Datenbank"; "Retrieval-\nAugmented" keeps its hyphen.
+_HYPHEN_BREAK = re.compile(r"(\w)[-‐]\s*\n\s*(?=(\w))")
+_LINE_BREAK = re.compile(r"\s*\n\s*")
+
+
+def _join_hyphenated(match: re.Match[str]) -> str:
+    following = match.group(2)
+    return match.group(1) + ("" if following.islower() else "-")
+
+
+def normalise_text(text: str) -> str:
+    """NFC, no invisible or control characters, uniform line ends; keeps line structure."""
+    text = unicodedata.normalize("NFC", text.translate(_LIGATURES))
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
+    text = _INVISIBLE.sub("", text)
+    return _CONTROL.sub(" ", text)
+
+
+def normalise_block(text: str, *, keep_lines: bool = False) -> str:
+    """One block as a single clean line (or clean lines with ``keep_lines``, for code)."""
+    text = normalise_text(text)
+    if keep_lines:
+        lines = (_SPACES.sub(" ", line).rstrip() for line in text.split("\n"))
+        return "\n".join(lines).strip("\n")
+    text = _HYPHEN_BREAK.sub(_join_hyphenated, text)
+    text = _LINE_BREAK.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
