@@ -50,7 +50,8 @@ SUPPORTED_LANGUAGES: dict[str, str] = {
 }
 """ISO 639-1 codes with a Snowball stemmer; the values are PyStemmer's algorithm names."""
 
-_WORD = re.compile(r"\w+(?:[-‐‑]\w+)*")
+# Words are runs of letters and digits; underscores separate, as in PostgreSQL's parser.
+_WORD = re.compile(r"[^\W_]+(?:[-‐‑][^\W_]+)*")
 _HYPHENS = re.compile(r"[-‐‑]")
 _FOLD_TABLE = str.maketrans({"ß": "ss", "ẞ": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d"})
 MAX_TOKEN_CHARS = 64
