@@ -192,3 +192,16 @@ def evaluate(
         backend=backend,
         per_query=results,
     )
+
+
+def rank_with(searcher: Callable[[str, int], list[str]], k: int) -> Callable[[str, int], list[str]]:
+    """Rank corpus ids by their best chunk: fetch more chunks than k, keep first per id."""
+
+    def rank(query: str, limit: int) -> list[str]:
+        ranked: list[str] = []
+        for doc_id in searcher(query, limit * 3):
+            if doc_id not in ranked:
+                ranked.append(doc_id)
+        return ranked[:limit]
+
+    return rank

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ class ParsedFile:
     uri: str
     kind: str
     content_hash: str
+    pipeline_hash: str
     size_bytes: int
     mtime_ns: int
     title: str
@@ -32,12 +34,25 @@ class ParsedFile:
     warnings: list[str] = field(default_factory=list)
 
 
+PIPELINE_VERSION = "1"
+"""Bump when normalisation, chunking or analysis change, so stored documents are redone."""
+
+
 @dataclass(frozen=True)
 class ParseOptions:
     chunk_chars: int = 1000
     overlap_sentences: int = 0
     max_pages: int = 2000
     timeout_s: float = 60.0
+    languages: tuple[str, ...] = ("de", "en")
+
+    def pipeline_hash(self, loader: str) -> str:
+        """What the stored chunks of a document depend on besides its bytes."""
+        key = (
+            f"{PIPELINE_VERSION}|{loader}|{self.chunk_chars}|{self.overlap_sentences}|"
+            f"{','.join(self.languages)}"
+        )
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +117,7 @@ def parse_file(
         uri=uri,
         kind=loader.name,
         content_hash=content_hash,
+        pipeline_hash=options.pipeline_hash(loader.name),
         size_bytes=len(data),
         mtime_ns=mtime_ns,
         title=title,

@@ -109,6 +109,15 @@ class TextRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Stored:
+    id: int
+    size: int
+    mtime_ns: int
+    content_hash: str
+    pipeline_hash: str
+
+
 @dataclass
 class _Candidate:
     path: Path
@@ -140,6 +149,7 @@ class Ingestor:
             overlap_sentences=settings.chunk_overlap_sentences,
             max_pages=settings.max_pages,
             timeout_s=settings.timeout_s,
+            languages=analyser.languages,
         )
 
     # -- walking ---------------------------------------------------------------------
@@ -253,7 +263,7 @@ class Ingestor:
     def _one_file(
         self,
         candidate: _Candidate,
-        stored: dict[str, tuple[int, int, int, str]],
+        stored: dict[str, _Stored],
         max_bytes: int,
         report: IngestReport,
         batch: list[ParsedFile],
@@ -261,7 +271,10 @@ class Ingestor:
     ) -> str:
         rel = candidate.rel
         known = stored.get(rel)
-        if known and known[1] == candidate.size and known[2] == candidate.mtime_ns:
+        loader = self.loaders.for_path(candidate.path)
+        assert loader is not None
+        current = known is not None and known.pipeline_hash == self.options.pipeline_hash(loader.name)
+        if known and current and known.size == candidate.size and known.mtime_ns == candidate.mtime_ns:
             report.unchanged.append(rel)
             return "unchanged"
         if candidate.size > max_bytes:
@@ -280,12 +293,10 @@ class Ingestor:
             report.failed.append(FileProblem(rel, f"cannot be read ({exc.strerror})"))
             return "failed"
         digest = hashlib.sha256(data).hexdigest()
-        if known and known[3] == digest:
-            touched.append((known[0], candidate.mtime_ns))
+        if known and current and known.content_hash == digest:
+            touched.append((known.id, candidate.mtime_ns))
             report.unchanged.append(rel)
             return "unchanged"
-        loader = self.loaders.for_path(candidate.path)
-        assert loader is not None
         try:
             parsed = parse_file(
                 data=data,
@@ -341,7 +352,11 @@ class Ingestor:
                 digest = hashlib.sha256(data).hexdigest()
                 known = stored.get(record.path)
                 status = "unchanged"
-                if known is None or known[3] != digest:
+                if (
+                    known is None
+                    or known.content_hash != digest
+                    or known.pipeline_hash != self.options.pipeline_hash(loader.name)
+                ):
                     try:
                         parsed = parse_file(
                             data=data, path=record.path, uri=record.uri or record.path,
@@ -385,7 +400,7 @@ class Ingestor:
 
     def _prepare_source(
         self, name: str, root: Path | None
-    ) -> tuple[int, dict[str, tuple[int, int, int, str]]]:
+    ) -> tuple[int, dict[str, _Stored]]:
         with self.db.write() as session:
             found = session.scalar(select(Source).where(Source.name == name))
             if found is None:
@@ -402,16 +417,17 @@ class Ingestor:
                     Document.size_bytes,
                     Document.mtime_ns,
                     Document.content_hash,
+                    Document.pipeline_hash,
                 ).where(Document.source_id == found.id)
             ).all()
-            return found.id, {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+            return found.id, {row[0]: _Stored(*row[1:]) for row in rows}
 
     def _flush(
         self,
         source_id: int,
         batch: list[ParsedFile],
         touched: list[tuple[int, int]],
-        stored: dict[str, tuple[int, int, int, str]],
+        stored: dict[str, _Stored],
         tags: list[str],
         report: IngestReport,
     ) -> float:
@@ -434,6 +450,7 @@ class Ingestor:
             "title": parsed.title,
             "kind": parsed.kind,
             "content_hash": parsed.content_hash,
+            "pipeline_hash": parsed.pipeline_hash,
             "size_bytes": parsed.size_bytes,
             "mtime_ns": parsed.mtime_ns,
             "language": parsed.language,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from leitstand.search.analyser import Analyser
@@ -14,6 +15,9 @@ from leitstand.store.database import Database
 from leitstand.store.models import Chunk, Document, Source
 from leitstand.text.language import LanguageDetector
 from leitstand.trace.recorder import ActiveTrace
+
+
+LANGUAGE_CACHE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -82,10 +86,28 @@ class Retriever:
         self.index = index
         self.analyser = analyser
         self.detector = detector
+        self._languages: tuple[str, ...] = ()
+        self._languages_at = -1e9
+
+    def indexed_languages(self) -> tuple[str, ...]:
+        """Languages of the stored documents (cached for a few seconds)."""
+        now = time.monotonic()
+        if now - self._languages_at > LANGUAGE_CACHE_SECONDS:
+            with self.db.read() as session:
+                found = session.scalars(select(Document.language).distinct()).all()
+            self._languages = tuple(sorted(code for code in found if code))
+            self._languages_at = now
+        return self._languages
 
     def analyse_query(self, query: str) -> tuple[str, list[str]]:
+        """The query's language and its terms.
+
+        A query is analysed in its own language and in every other language the documents
+        are written in, so an English question finds "Researchern" in a German text.
+        """
         language = self.detector.detect(query)
-        return language, self.analyser.query_terms(query, [language])
+        others = [code for code in self.indexed_languages() if code != language]
+        return language, self.analyser.query_terms(query, [language, *others])
 
     def search(
         self,
@@ -107,6 +129,18 @@ class Retriever:
         with self.db.read() as session:
             found = self._load(session, [ScoredChunk(chunk_id, 0.0)])
         return found[0] if found else None
+
+    def surroundings(self, hit: Hit, chars: int) -> tuple[str, str]:
+        """Up to ``chars`` characters of the document before and after a passage."""
+        with self.db.read() as session:
+            start = max(0, hit.start_char - chars)
+            row = session.execute(
+                select(
+                    func.substr(Document.text, start + 1, hit.start_char - start),
+                    func.substr(Document.text, hit.end_char + 1, chars),
+                ).where(Document.id == hit.document_id)
+            ).one_or_none()
+        return (str(row[0] or ""), str(row[1] or "")) if row else ("", "")
 
     @staticmethod
     def _load(session: Session, scored: list[ScoredChunk]) -> list[Hit]:

@@ -85,6 +85,7 @@ class Document(Base):
     title: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(20))
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    pipeline_hash: Mapped[str] = mapped_column(String(16))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     language: Mapped[str] = mapped_column(String(8))

@@ -17,14 +17,20 @@ _LIGATURES = str.maketrans(
 _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-# "Daten-\nbank" -> "Datenbank"; "Retrieval-\nAugmented" keeps its hyphen.
-_HYPHEN_BREAK = re.compile(r"(\w)[-‐]\s*\n\s*(?=(\w))")
+# "Daten-\nbank" -> "Datenbank"; "Retrieval-\nAugmented" keeps its hyphen;
+# "HNSW-\noder IVF" keeps hyphen and space (an elided compound part).
+_HYPHEN_BREAK = re.compile(r"(\w)[-‐]\s*\n\s*(?=(\w+))")
+_CONJUNCTIONS = frozenset({"und", "oder", "bzw", "sowie", "als", "bis", "and", "or", "to"})
 _LINE_BREAK = re.compile(r"\s*\n\s*")
 
 
 def _join_hyphenated(match: re.Match[str]) -> str:
-    following = match.group(2)
-    return match.group(1) + ("" if following.islower() else "-")
+    before, following = match.group(1), match.group(2)
+    if following.lower() in _CONJUNCTIONS:
+        return before + "- "
+    if before.islower() and following[0].islower():
+        return before
+    return before + "-"
 
 
 def normalise_text(text: str) -> str:

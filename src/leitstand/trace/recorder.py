@@ -50,6 +50,9 @@ class SpanRecord:
     def set(self, **attributes: Any) -> None:
         self.attributes.update(attributes)
 
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
     def fail(self, error: BaseException | str) -> None:
         self.status = "error"
         self.error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"

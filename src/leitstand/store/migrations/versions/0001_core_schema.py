@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("title", sa.Text, nullable=False),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("pipeline_hash", sa.String(16), nullable=False),
         sa.Column("size_bytes", sa.BigInteger, nullable=False),
         sa.Column("mtime_ns", sa.BigInteger, nullable=False),
         sa.Column("language", sa.String(8), nullable=False),

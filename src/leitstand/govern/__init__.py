@@ -1,0 +1,1 @@
+"""Governance: who may use what (API keys now; registry, approvals and audit later)."""

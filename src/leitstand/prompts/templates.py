@@ -1,0 +1,113 @@
+"""Prompt templates: Jinja2 files, rendered into chat messages, recorded by content hash.
+
+A template is plain text with ``[system]``, ``[user]`` and ``[assistant]`` lines that start
+sections. Its SHA-256 content hash is its version: the first use of a template stores it in
+the ``prompts`` table, and every trace names the hash of the prompt that answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from leitstand.errors import ConfigError
+from leitstand.llm.base import ChatMessage, Role
+from leitstand.store.database import Database
+from leitstand.store.models import Prompt
+
+_SECTION = re.compile(r"^\[(system|user|assistant)\][ \t]*$", re.MULTILINE)
+LANGUAGE_NAMES = {
+    "de": "German (Deutsch)",
+    "en": "English",
+    "fr": "French",
+    "es": "Spanish",
+    "it": "Italian",
+    "nl": "Dutch",
+}
+_environment = jinja2.sandbox.ImmutableSandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    text: str
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def bundled(cls) -> PromptTemplate:
+        text = resources.files("leitstand.prompts").joinpath("bundled/answer.j2").read_text("utf-8")
+        return cls(name="answer", text=text)
+
+    @classmethod
+    def from_file(cls, path: Path) -> PromptTemplate:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"prompt template {path} cannot be read ({exc.strerror})",
+                hint="fix use_cases.<name>.prompt in leitstand.yaml",
+            ) from exc
+        template = cls(name=path.stem, text=text)
+        template.compile()
+        return template
+
+    def compile(self) -> jinja2.Template:
+        try:
+            return _environment.from_string(self.text)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(
+                f"prompt template {self.name!r} has a syntax error on line {exc.lineno}: {exc.message}"
+            ) from exc
+
+    def render(self, **variables: Any) -> list[ChatMessage]:
+        try:
+            rendered = self.compile().render(**variables)
+        except jinja2.UndefinedError as exc:
+            raise ConfigError(f"prompt template {self.name!r}: {exc.message}") from exc
+        parts = _SECTION.split(rendered)
+        messages: list[ChatMessage] = []
+        if parts[0].strip():
+            messages.append(ChatMessage("system", parts[0].strip()))
+        for role, body in zip(parts[1::2], parts[2::2], strict=True):
+            if body.strip():
+                messages.append(ChatMessage(_role(role), body.strip()))
+        if not any(message.role == "user" for message in messages):
+            raise ConfigError(f"prompt template {self.name!r} renders no [user] section")
+        return messages
+
+
+def _role(name: str) -> Role:
+    if name == "system":
+        return "system"
+    if name == "assistant":
+        return "assistant"
+    return "user"
+
+
+def record_prompt(db: Database, template: PromptTemplate) -> str:
+    """Store the template once per content hash; returns the hash."""
+    digest = template.content_hash
+    with db.read() as session:
+        if session.scalar(select(Prompt.id).where(Prompt.content_hash == digest)) is not None:
+            return digest
+    try:
+        with db.write() as session:
+            if session.scalar(select(Prompt.id).where(Prompt.content_hash == digest)) is None:
+                session.add(Prompt(name=template.name, content_hash=digest, template=template.text))
+    except IntegrityError:  # another process recorded it first
+        pass
+    return digest

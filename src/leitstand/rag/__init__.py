@@ -1,0 +1,1 @@
+"""Answering: sources in, an answer with numbered citations out."""

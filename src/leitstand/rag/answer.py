@@ -1,0 +1,97 @@
+"""The answer a user gets: text with [n] markers and the numbered sources behind them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from leitstand.llm.base import Usage
+from leitstand.search.retriever import Hit
+
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+NO_ANSWER = {
+    "de": "Dazu habe ich in den Dokumenten keine Antwort gefunden.",
+    "en": "I could not find an answer to this question in the documents.",
+}
+SOURCES_HEADING = {"de": "Quellen", "en": "Sources"}
+
+
+def localised(table: dict[str, str], language: str) -> str:
+    return table.get(language, table["en"])
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A numbered source of an answer, pointing at the exact passage."""
+
+    number: int
+    hit: Hit
+
+    @property
+    def location(self) -> str:
+        return self.hit.location()
+
+    @property
+    def title(self) -> str:
+        return self.hit.title
+
+    @property
+    def text(self) -> str:
+        return self.hit.text
+
+    def label(self) -> str:
+        """One line for a footnote: "[1] handbook/travel.md, page 2 — Travel policy"."""
+        name = f"{self.hit.source}/{self.hit.path}" if self.hit.source else self.hit.path
+        title = f" — {self.hit.title}" if self.hit.title and self.hit.title != self.hit.path else ""
+        return f"[{self.number}] {name}, {self.location}{title}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "location": self.location, **self.hit.as_dict()}
+
+
+@dataclass
+class Answer:
+    text: str
+    sources: list[SourceRef]
+    question: str
+    language: str
+    use_case: str
+    model: str
+    trace_id: str | None = None
+    prompt_hash: str | None = None
+    usage: Usage | None = None
+    answered: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def footnotes(self) -> str:
+        if not self.sources:
+            return ""
+        lines = [f"{localised(SOURCES_HEADING, self.language)}:"]
+        lines.extend(source.label() for source in self.sources)
+        return "\n".join(lines)
+
+    def text_with_footnotes(self) -> str:
+        notes = self.footnotes()
+        return f"{self.text}\n\n{notes}" if notes else self.text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "answered": self.answered,
+            "language": self.language,
+            "use_case": self.use_case,
+            "model": self.model,
+            "trace_id": self.trace_id,
+            "prompt_hash": self.prompt_hash,
+            "sources": [source.as_dict() for source in self.sources],
+        }
+
+
+def cited_numbers(text: str) -> list[int]:
+    """The source numbers cited in a text, in order of first appearance."""
+    seen: dict[int, None] = {}
+    for match in _MARKER.finditer(text):
+        seen.setdefault(int(match.group(1)), None)
+    return list(seen)

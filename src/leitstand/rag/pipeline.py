@@ -1,0 +1,327 @@
+"""The request corridor for a question: use case → retrieve → generate → answer with sources.
+
+Both entry points, :meth:`AnswerService.ask` and :meth:`AnswerService.stream`, record a
+trace with one span per stage. Generation is either the extractive answerer (no model
+needed) or a chat model configured in ``models`` and selected by the use case.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from leitstand.config.loading import Config
+from leitstand.config.settings import EXTRACTIVE, UseCaseSettings
+from leitstand.errors import UnknownUseCaseError
+from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, Usage
+from leitstand.rag.answer import NO_ANSWER, Answer, SourceRef, cited_numbers, localised
+from leitstand.rag.extractive import ExtractiveAnswerer
+from leitstand.prompts import LANGUAGE_NAMES, PromptTemplate, record_prompt
+from leitstand.search.analyser import Analyser
+from leitstand.search.base import SearchFilters
+from leitstand.search.retriever import Hit, Retriever
+from leitstand.store.database import Database
+from leitstand.trace.recorder import ActiveTrace, Tracer
+
+STREAM_PIECE_WORDS = 6
+
+
+@dataclass(frozen=True)
+class ResolvedUseCase:
+    name: str
+    settings: UseCaseSettings
+    model: str
+
+    @property
+    def filters(self) -> SearchFilters:
+        return SearchFilters(
+            sources=tuple(self.settings.sources),
+            languages=tuple(self.settings.languages),
+            tags=tuple(self.settings.tags),
+        )
+
+
+@dataclass
+class StreamEvent:
+    """``sources`` once retrieval is done, ``delta`` for each piece of text, ``done`` at the end."""
+
+    kind: Literal["sources", "delta", "done"]
+    text: str = ""
+    sources: list[SourceRef] | None = None
+    answer: Answer | None = None
+    trace_id: str | None = None
+
+
+class ModelPool:
+    """Chat models by configured name, created on first use and shared between requests."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._models: dict[str, ChatModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> ChatModel:
+        with self._lock:
+            model = self._models.get(name)
+            if model is None:
+                from leitstand.llm.registry import chat_model_from_settings
+
+                model = chat_model_from_settings(name, self.config.settings.models[name])
+                self._models[name] = model
+            return model
+
+    def close(self) -> None:
+        with self._lock:
+            for model in self._models.values():
+                model.close()
+            self._models.clear()
+
+
+class AnswerService:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        retriever: Retriever,
+        analyser: Analyser,
+        tracer: Tracer,
+    ) -> None:
+        self.config = config
+        self.settings = config.settings
+        self.db = db
+        self.retriever = retriever
+        self.tracer = tracer
+        self.models = ModelPool(config)
+        self.extractive = ExtractiveAnswerer(
+            analyser,
+            max_sentences=self.settings.answer.max_sentences,
+            min_relative_score=self.settings.answer.min_relative_score,
+        )
+        self._templates: dict[str, tuple[PromptTemplate, str]] = {}
+        self._template_lock = threading.Lock()
+
+    # -- use cases -------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Everything a request's ``model`` field may name."""
+        return [*self.settings.use_cases, *self.settings.models, EXTRACTIVE]
+
+    def resolve(self, name: str | None) -> ResolvedUseCase:
+        """A use case by name; a model name selects the default use case with that model."""
+        use_cases = self.settings.use_cases
+        default = self.settings.default_use_case
+        if not name:
+            name = default
+        if name in use_cases:
+            return ResolvedUseCase(name, use_cases[name], use_cases[name].model)
+        if name in self.settings.models or name == EXTRACTIVE:
+            return ResolvedUseCase(default, use_cases[default], name)
+        raise UnknownUseCaseError(
+            f"'{name}' is neither a configured use case nor a model",
+            hint=f"use one of: {', '.join(self.names())}",
+        )
+
+    def _template(self, use_case: ResolvedUseCase) -> tuple[PromptTemplate, str]:
+        path = use_case.settings.prompt
+        key = str(path) if path else ""
+        with self._template_lock:
+            found = self._templates.get(key)
+            if found is None:
+                template = (
+                    PromptTemplate.from_file(self.config.resolve_path(path))
+                    if path
+                    else PromptTemplate.bundled()
+                )
+                found = (template, record_prompt(self.db, template))
+                self._templates[key] = found
+            return found
+
+    # -- the corridor -----------------------------------------------------------------
+
+    def _retrieve(
+        self, question: str, use_case: ResolvedUseCase, trace: ActiveTrace
+    ) -> tuple[str, list[Hit]]:
+        k = use_case.settings.top_k or self.settings.retrieval.top_k
+        with trace.span("retrieve", k=k) as span:
+            result = self.retriever.search(question, k=k, filters=use_case.filters)
+            span.set(
+                language=result.language,
+                terms=result.terms,
+                chunks=[{"id": h.chunk_id, "score": round(h.score, 4)} for h in result.hits],
+            )
+        return result.language, result.hits
+
+    def _start(self, question: str, use_case_name: str | None) -> tuple[ActiveTrace, ResolvedUseCase]:
+        trace = self.tracer.start("request", "answer")
+        trace.input = question
+        try:
+            use_case = self.resolve(use_case_name)
+        except UnknownUseCaseError as exc:
+            trace.finish(error=exc)
+            raise
+        trace.use_case = use_case.name
+        trace.model = use_case.model
+        return trace, use_case
+
+    def ask(
+        self,
+        question: str,
+        *,
+        use_case: str | None = None,
+        history: Sequence[ChatMessage] = (),
+        options: ChatOptions | None = None,
+    ) -> Answer:
+        answer: Answer | None = None
+        for event in self.stream(question, use_case=use_case, history=history, options=options):
+            if event.kind == "done":
+                answer = event.answer
+        assert answer is not None
+        return answer
+
+    def stream(
+        self,
+        question: str,
+        *,
+        use_case: str | None = None,
+        history: Sequence[ChatMessage] = (),
+        options: ChatOptions | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Answer a question piece by piece; the trace is finished when the stream ends."""
+        trace, resolved = self._start(question, use_case)
+        try:
+            language, hits = self._retrieve(question, resolved, trace)
+            if resolved.model == EXTRACTIVE:
+                yield from self._extractive(question, language, hits, resolved, trace)
+            else:
+                yield from self._generate(question, language, hits, resolved, history, options, trace)
+        except GeneratorExit:
+            trace.finish(status="cancelled")
+            raise
+        except BaseException as exc:
+            trace.finish(error=exc)
+            raise
+        trace.finish()
+
+    def _extractive(
+        self,
+        question: str,
+        language: str,
+        hits: list[Hit],
+        use_case: ResolvedUseCase,
+        trace: ActiveTrace,
+    ) -> Iterator[StreamEvent]:
+        with trace.span("generate", model=EXTRACTIVE) as span:
+            sentences = self.extractive.select(question, language, hits)
+            numbers: dict[int, int] = {}
+            parts = []
+            for sentence in sentences:
+                number = numbers.setdefault(sentence.hit.chunk_id, len(numbers) + 1)
+                parts.append(f"{sentence.text} [{number}]")
+            by_id = {hit.chunk_id: hit for hit in hits}
+            sources = [SourceRef(n, by_id[chunk_id]) for chunk_id, n in numbers.items()]
+            text = " ".join(parts) if parts else localised(NO_ANSWER, language)
+            span.set(
+                sentences=[
+                    {"chunk": s.hit.chunk_id, "start": s.start_char, "end": s.end_char,
+                     "score": round(s.score, 3)}
+                    for s in sentences
+                ]
+            )
+        yield StreamEvent("sources", sources=sources, trace_id=trace.id)
+        words = text.split(" ")
+        for start in range(0, len(words), STREAM_PIECE_WORDS):
+            piece = " ".join(words[start : start + STREAM_PIECE_WORDS])
+            yield StreamEvent("delta", text=piece if start == 0 else " " + piece)
+        answer = Answer(
+            text=text,
+            sources=sources,
+            question=question,
+            language=language,
+            use_case=use_case.name,
+            model=EXTRACTIVE,
+            trace_id=trace.id,
+            answered=bool(sentences),
+        )
+        trace.output = text
+        trace.set(answered=answer.answered, sources=len(sources))
+        yield StreamEvent("done", answer=answer)
+
+    def _generate(
+        self,
+        question: str,
+        language: str,
+        hits: list[Hit],
+        use_case: ResolvedUseCase,
+        history: Sequence[ChatMessage],
+        options: ChatOptions | None,
+        trace: ActiveTrace,
+    ) -> Iterator[StreamEvent]:
+        numbered = [SourceRef(number, hit) for number, hit in enumerate(hits, start=1)]
+        with trace.span("prompt") as span:
+            template, prompt_hash = self._template(use_case)
+            messages = template.render(
+                question=question,
+                sources=numbered,
+                language=language,
+                language_name=LANGUAGE_NAMES.get(language, language),
+                use_case=use_case.name,
+            )
+            if history:
+                messages = [*messages[:-1], *history, messages[-1]]
+            span.set(prompt_hash=prompt_hash, messages=len(messages))
+        trace.prompt_hash = prompt_hash
+        yield StreamEvent("sources", sources=numbered, trace_id=trace.id)
+        model = self.models.get(use_case.model)
+        settings = self.settings.models[use_case.model]
+        merged = options or ChatOptions()
+        if merged.temperature is None and settings.temperature is not None:
+            merged = merged.model_copy(update={"temperature": settings.temperature})
+        if merged.max_tokens is None and settings.max_tokens is not None:
+            merged = merged.model_copy(update={"max_tokens": settings.max_tokens})
+        pieces: list[str] = []
+        usage: Usage | None = None
+        with trace.span("generate", model=use_case.model, provider_model=model.model_id) as span:
+            first_token_ms: float | None = None
+            for delta in self._deltas(model, messages, merged):
+                if delta.content:
+                    if first_token_ms is None:
+                        first_token_ms = span.elapsed_ms()
+                    pieces.append(delta.content)
+                    yield StreamEvent("delta", text=delta.content)
+                if delta.usage is not None:
+                    usage = delta.usage
+            span.set(first_token_ms=first_token_ms)
+            if usage is not None:
+                span.set(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+        text = "".join(pieces)
+        cited = [n for n in cited_numbers(text) if 1 <= n <= len(numbered)]
+        sources = [numbered[n - 1] for n in cited] if cited else numbered
+        answer = Answer(
+            text=text,
+            sources=sources,
+            question=question,
+            language=language,
+            use_case=use_case.name,
+            model=use_case.model,
+            trace_id=trace.id,
+            prompt_hash=prompt_hash,
+            usage=usage,
+        )
+        trace.output = text
+        trace.set(sources=len(sources), cited=cited)
+        yield StreamEvent("done", answer=answer)
+
+    @staticmethod
+    def _deltas(
+        model: ChatModel, messages: list[ChatMessage], options: ChatOptions
+    ) -> Iterator[ChatDelta]:
+        if model.can_stream:
+            yield from model.stream(messages, options)
+            return
+        result = model.complete(messages, options)
+        yield ChatDelta(content=result.content, finish_reason=result.finish_reason, usage=result.usage)
+
+    def close(self) -> None:
+        self.models.close()
