@@ -121,3 +121,35 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'data' / 'leitstand.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def open_leitstand(tmp_path: Path) -> Iterator[Any]:
+    """Open leitstand instances with their data in tmp_path; all are closed afterwards."""
+    from leitstand import Leitstand
+
+    opened: list[Any] = []
+
+    def factory(database_url: str | None = None, **overrides: Any) -> Any:
+        settings = {"data_dir": str(tmp_path / "data"), **overrides}
+        if database_url:
+            settings["database_url"] = database_url
+        instance = Leitstand.open(None, **settings)
+        opened.append(instance)
+        return instance
+
+    yield factory
+    for instance in opened:
+        instance.close()
+
+
+def write_files(folder: Path, files: dict[str, str | bytes]) -> Path:
+    """Create files (text as UTF-8) below folder; returns folder."""
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return folder

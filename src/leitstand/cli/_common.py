@@ -7,12 +7,15 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from leitstand.errors import ConfigError, LeitstandError
+
+if TYPE_CHECKING:
+    from leitstand.core import Leitstand
 
 console = Console()
 err_console = Console(stderr=True)
@@ -28,7 +31,7 @@ class State:
 state = State()
 
 
-def open_leitstand(**overrides: Any) -> Any:
+def open_leitstand(**overrides: Any) -> Leitstand:
     from leitstand.core import Leitstand
 
     return Leitstand.open(state.config_path, **overrides)

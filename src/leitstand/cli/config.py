@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
 from leitstand.cli._common import console, fail, handle_errors, state
-from leitstand.config.loading import CONFIG_FILE_NAME, load_config
-from leitstand.config.reference import init_template, reference_markdown
+
+CONFIG_FILE_NAME = "leitstand.yaml"
 
 config_app = typer.Typer(no_args_is_help=True, help="Show, check and document the configuration.")
 
@@ -25,6 +24,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write leitstand.yaml with every setting and its default, commented."""
+    from leitstand.config.reference import init_template
+
     if path.exists() and not force:
         raise fail(f"{path} already exists", hint="use --force to overwrite it")
     path.write_text(init_template(), encoding="utf-8")
@@ -34,6 +35,8 @@ def init(
 @config_app.command("docs")
 def docs() -> None:
     """Print the configuration reference (docs/configuration.md) generated from the settings."""
+    from leitstand.config.reference import reference_markdown
+
     typer.echo(reference_markdown(), nl=False)
 
 
@@ -41,6 +44,10 @@ def docs() -> None:
 @handle_errors
 def show() -> None:
     """Print the effective configuration (file + environment + defaults); secrets as references."""
+    import yaml
+
+    from leitstand.config.loading import load_config
+
     loaded = load_config(state.config_path)
     data = loaded.settings.model_dump(mode="json", by_alias=True)
     console.print(f"# from {loaded.path or 'defaults (no leitstand.yaml found)'}", highlight=False)
@@ -52,5 +59,7 @@ def show() -> None:
 @handle_errors
 def check() -> None:
     """Validate the configuration and say so."""
+    from leitstand.config.loading import load_config
+
     loaded = load_config(state.config_path)
     console.print(f"[green]ok[/] {loaded.path or 'defaults'}: database {loaded.database_url}")

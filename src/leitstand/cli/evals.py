@@ -5,16 +5,16 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
 from rich.table import Table
 
 from leitstand.cli._common import console, err_console, handle_errors, print_json, state
-from leitstand.config.loading import load_config
-from leitstand.evals.retrieval import evaluate, load_beir, rank_with
-from leitstand.ingest.pipeline import IngestProgress, TextRecord
+
+if TYPE_CHECKING:
+    from leitstand.ingest.pipeline import IngestProgress
 
 app = typer.Typer(no_args_is_help=True, help="Evaluate retrieval quality on golden sets.")
 
@@ -38,7 +38,10 @@ def retrieval(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """nDCG@k, recall@k and MRR@k of the configured retrieval on a BEIR-format golden set."""
+    from leitstand.config.loading import load_config
     from leitstand.core import Leitstand
+    from leitstand.evals.retrieval import evaluate, load_beir, rank_with
+    from leitstand.ingest.pipeline import TextRecord
 
     dataset = load_beir(folder, split)
     with tempfile.TemporaryDirectory(prefix="leitstand-eval-") as tmp:

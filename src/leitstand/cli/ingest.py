@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from leitstand.cli._common import console, err_console, handle_errors, open_leitstand, print_json
-from leitstand.ingest.pipeline import IngestProgress, IngestReport
+
+if TYPE_CHECKING:
+    from leitstand.core import Leitstand
+    from leitstand.ingest.pipeline import IngestProgress, IngestReport
 
 
 def register(app: typer.Typer) -> None:
@@ -46,11 +49,8 @@ def ingest(
 
 
 def _ingest_one(
-    ls: object, path: Path, source: str | None, prune: bool, tags: list[str], *, quiet: bool
+    ls: Leitstand, path: Path, source: str | None, prune: bool, tags: list[str], *, quiet: bool
 ) -> IngestReport:
-    from leitstand.core import Leitstand
-
-    assert isinstance(ls, Leitstand)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

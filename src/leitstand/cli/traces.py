@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -11,7 +11,9 @@ from rich.table import Table
 from rich.tree import Tree
 
 from leitstand.cli._common import console, handle_errors, open_leitstand, print_json
-from leitstand.trace.store import SpanView, TraceView
+
+if TYPE_CHECKING:
+    from leitstand.trace.store import SpanView, TraceView
 
 app = typer.Typer(no_args_is_help=True, help="List and inspect traces of requests and ingestion runs.")
 

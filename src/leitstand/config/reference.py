@@ -6,7 +6,7 @@ import json
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -21,6 +21,8 @@ _MAPPED_MODELS: dict[str, type[BaseModel]] = {
 
 def _type_name(annotation: Any) -> str:
     origin = get_origin(annotation)
+    if origin is Annotated:
+        return _type_name(get_args(annotation)[0])
     if origin in (Union, types.UnionType):
         return " | ".join(_type_name(arg) for arg in get_args(annotation))
     if origin is not None and getattr(origin, "__name__", "") == "Literal":
@@ -29,8 +31,6 @@ def _type_name(annotation: Any) -> str:
         return f"list[{', '.join(_type_name(arg) for arg in get_args(annotation))}]"
     if origin is dict:
         return f"dict[{', '.join(_type_name(arg) for arg in get_args(annotation))}]"
-    if origin is not None and str(origin).endswith("Annotated"):
-        return _type_name(get_args(annotation)[0])
     if annotation is type(None):
         return "null"
     name = getattr(annotation, "__name__", str(annotation))
@@ -88,23 +88,25 @@ def reference_markdown() -> str:
         "environment variable or `{\"$file\": \"/run/secrets/name\"}` to read a file.",
         "",
     ]
-    current_section = None
-    for key, field, is_section in iter_settings():
+    header = ["| setting | type | default | meaning |", "|---|---|---|---|"]
+    entries = list(iter_settings())
+    top = [(key, field) for key, field, section in entries if not section and "." not in key]
+    lines += ["## Top level", "", *header, *(_row(key, field) for key, field in top)]
+    for key, field, is_section in entries:
         if is_section:
-            current_section = key
-            lines += ["", f"## `{key}`", "", field.description or "", ""]
-            lines += ["| setting | type | default | meaning |", "|---|---|---|---|"]
-            continue
-        if current_section is None:
-            current_section = ""
-            lines += ["## Top level", "", "| setting | type | default | meaning |", "|---|---|---|---|"]
-        default = "required" if field.is_required() else f"`{json.dumps(_default(field))}`"
-        extra = _constraints(field)
-        lines.append(
-            f"| `{key}` | {_type_name(field.annotation)} | {default} | "
-            f"{field.description or ''}{extra} |"
-        )
+            annotation = field.annotation
+            model = annotation if isinstance(annotation, type) else _MAPPED_MODELS.get(key)
+            about = (model.__doc__ or "").strip() if model else ""
+            lines += ["", f"## `{key}`", "", about or field.description or "", "", *header]
+        elif "." in key:
+            lines.append(_row(key, field))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _row(key: str, field: FieldInfo) -> str:
+    default = "required" if field.is_required() else f"`{json.dumps(_default(field))}`"
+    type_name = _type_name(field.annotation).replace("|", "\\|")
+    return f"| `{key}` | {type_name} | {default} | {field.description or ''}{_constraints(field)} |"
 
 
 def _constraints(field: FieldInfo) -> str:

@@ -62,9 +62,6 @@ class RetrievalSettings(_Section):
     """How a question finds its passages."""
 
     top_k: int = Field(5, ge=1, le=100, description="Chunks handed to the answerer per question.")
-    candidates: int = Field(
-        50, ge=1, le=2000, description="Chunks fetched from the index before filtering and cut-off."
-    )
     context_weight: float = Field(
         1.5,
         ge=0,

@@ -15,6 +15,8 @@ from leitstand.text.normalise import normalise_block
 from leitstand.text.sentences import sentence_spans
 
 BLOCK_SEPARATOR = "\n\n"
+LIST_MARKER = "- "
+"""List items keep a marker in the document text, so lists still read as lists."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ def assemble(blocks: list[Block]) -> tuple[str, list[PlacedBlock]]:
         text = normalise_block(block.text, keep_lines=block.kind == "code")
         if not text:
             continue
+        if block.kind == "list_item":
+            text = LIST_MARKER + text
         if parts:
             offset += len(BLOCK_SEPARATOR)
         parts.append(text)

@@ -34,7 +34,7 @@ class ParsedFile:
     warnings: list[str] = field(default_factory=list)
 
 
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 """Bump when normalisation, chunking or analysis change, so stored documents are redone."""
 
 
@@ -93,10 +93,14 @@ def parse_file(
     title = (loaded.title or "").strip() or path.rsplit("/", 1)[-1]
     chunker = Chunker(options.chunk_chars, options.overlap_sentences)
     chunks: list[dict[str, Any]] = []
+    contexts: dict[str, str] = {}
     for ordinal, span in enumerate(chunker.chunk(text, placed)):
         chunk_text = text[span.start : span.end]
         terms = analyser.terms(chunk_text, language)
-        context_terms = analyser.analyse(f"{title}\n{span.heading}", language)
+        context_terms = contexts.get(span.heading)
+        if context_terms is None:
+            context_terms = analyser.analyse(f"{title}\n{span.heading}", language)
+            contexts[span.heading] = context_terms
         chunks.append(
             {
                 "ordinal": ordinal,

@@ -16,10 +16,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from leitstand.config.settings import IngestSettings
@@ -27,6 +28,7 @@ from leitstand.errors import IngestFileError, LeitstandError
 from leitstand.ingest.loaders.registry import LoaderRegistry
 from leitstand.ingest.loaders.text import TextLoader
 from leitstand.ingest.parse import ParsedFile, ParseOptions, parse_file
+from leitstand.ingest.workers import POOL_MIN_FILES, FileProcessor, ParseOutcome, ParseTask
 from leitstand.search.analyser import Analyser
 from leitstand.store.database import Database
 from leitstand.store.models import Chunk, Document, DocumentTag, Source, utcnow
@@ -124,6 +126,58 @@ class _Candidate:
     rel: str
     size: int
     mtime_ns: int
+
+
+class _BatchWriter:
+    """Collects parsed files and writes them in transactions of a few thousand chunks."""
+
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        source_id: int,
+        stored: dict[str, _Stored],
+        tags: list[str],
+        report: IngestReport,
+    ) -> None:
+        self.ingestor = ingestor
+        self.source_id = source_id
+        self.stored = stored
+        self.tags = tags
+        self.report = report
+        self.batch: list[ParsedFile] = []
+        self.touched: list[tuple[int, int]] = []
+        self.chunks = 0
+        self.last_write = time.monotonic()
+        self.write_ms = 0.0
+
+    def add(self, outcome: ParseOutcome) -> str:
+        rel = outcome.task.rel
+        known = self.stored.get(rel)
+        if outcome.status == "failed":
+            self.report.failed.append(FileProblem(rel, outcome.message, outcome.hint))
+            return "failed"
+        if outcome.status == "unchanged":
+            assert known is not None
+            self.touched.append((known.id, outcome.task.mtime_ns))
+            self.report.unchanged.append(rel)
+            status = "unchanged"
+        else:
+            assert outcome.parsed is not None
+            self.report.warnings.extend(FileProblem(rel, w) for w in outcome.parsed.warnings)
+            self.batch.append(outcome.parsed)
+            self.chunks += len(outcome.parsed.chunks)
+            (self.report.updated if known else self.report.added).append(rel)
+            status = "updated" if known else "added"
+        if self.chunks >= BATCH_CHUNKS or time.monotonic() - self.last_write > BATCH_SECONDS:
+            self.flush()
+        return status
+
+    def flush(self) -> None:
+        self.write_ms += self.ingestor._flush(
+            self.source_id, self.batch, self.touched, self.tags, self.report
+        )
+        self.batch, self.touched, self.chunks = [], [], 0
+        self.last_write = time.monotonic()
 
 
 class Ingestor:
@@ -225,34 +279,32 @@ class Ingestor:
             candidates = self._walk(root, report)
             source_id, stored = self._prepare_source(name, root)
             span.set(files=len(candidates), stored=len(stored))
-        seen: set[str] = set()
-        batch: list[ParsedFile] = []
-        touched: list[tuple[int, int]] = []
-        batch_chunks = 0
-        last_write = time.monotonic()
+        seen = {candidate.rel for candidate in candidates}
         total = len(candidates)
-        max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
-        parse_span = trace.open_span("parse", files=0)
-        write_ms = 0.0
-        for done, candidate in enumerate(candidates, start=1):
-            seen.add(candidate.rel)
-            status = self._one_file(candidate, stored, max_bytes, report, batch, touched)
-            if batch:
-                batch_chunks = sum(len(p.chunks) for p in batch)
-            if batch and (
-                batch_chunks >= BATCH_CHUNKS or time.monotonic() - last_write > BATCH_SECONDS
-            ):
-                write_ms += self._flush(source_id, batch, touched, stored, tags, report)
-                batch, touched, batch_chunks = [], [], 0
-                last_write = time.monotonic()
+        done = 0
+
+        def advance(rel: str, status: str) -> None:
+            nonlocal done
+            done += 1
             if progress is not None:
-                progress(IngestProgress(total=total, done=done, path=candidate.rel, status=status))
-        write_ms += self._flush(source_id, batch, touched, stored, tags, report)
-        parse_span.set(files=total, write_ms=round(write_ms, 1))
-        trace.close_span(parse_span)
-        vanished = sorted(set(stored) - seen)
-        if root.is_file():
-            vanished = []
+                progress(IngestProgress(total=total, done=done, path=rel, status=status))
+
+        tasks = []
+        for candidate in candidates:
+            task = self._task(candidate, stored, report)
+            if task is None:
+                advance(candidate.rel, "unchanged" if candidate.rel in report.unchanged else "failed")
+            else:
+                tasks.append(task)
+        with trace.span("parse", files=len(tasks), workers=0) as span:
+            processor = FileProcessor(self.options, self.settings.workers)
+            writer = _BatchWriter(self, source_id, stored, tags, report)
+            for outcome in processor.run(tasks):
+                advance(outcome.task.rel, writer.add(outcome))
+            writer.flush()
+            span.set(workers=processor.workers if len(tasks) >= POOL_MIN_FILES else 1,
+                     write_ms=round(writer.write_ms, 1))
+        vanished = [] if root.is_file() else sorted(set(stored) - seen)
         if prune and vanished:
             with trace.span("prune", documents=len(vanished)):
                 self._delete_documents(source_id, vanished)
@@ -260,23 +312,24 @@ class Ingestor:
         else:
             report.vanished.extend(vanished)
 
-    def _one_file(
-        self,
-        candidate: _Candidate,
-        stored: dict[str, _Stored],
-        max_bytes: int,
-        report: IngestReport,
-        batch: list[ParsedFile],
-        touched: list[tuple[int, int]],
-    ) -> str:
+    def _task(
+        self, candidate: _Candidate, stored: dict[str, _Stored], report: IngestReport
+    ) -> ParseTask | None:
+        """The work a file needs, or None when it is unchanged or over a limit."""
         rel = candidate.rel
         known = stored.get(rel)
         loader = self.loaders.for_path(candidate.path)
         assert loader is not None
         current = known is not None and known.pipeline_hash == self.options.pipeline_hash(loader.name)
-        if known and current and known.size == candidate.size and known.mtime_ns == candidate.mtime_ns:
+        if (
+            known is not None
+            and current
+            and known.size == candidate.size
+            and known.mtime_ns == candidate.mtime_ns
+        ):
             report.unchanged.append(rel)
-            return "unchanged"
+            return None
+        max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
         if candidate.size > max_bytes:
             report.failed.append(
                 FileProblem(
@@ -286,41 +339,14 @@ class Ingestor:
                     "raise ingest.max_file_mb in leitstand.yaml or split the file",
                 )
             )
-            return "failed"
-        try:
-            data = candidate.path.read_bytes()
-        except OSError as exc:
-            report.failed.append(FileProblem(rel, f"cannot be read ({exc.strerror})"))
-            return "failed"
-        digest = hashlib.sha256(data).hexdigest()
-        if known and current and known.content_hash == digest:
-            touched.append((known.id, candidate.mtime_ns))
-            report.unchanged.append(rel)
-            return "unchanged"
-        try:
-            parsed = parse_file(
-                data=data,
-                path=rel,
-                uri=candidate.path.as_uri(),
-                content_hash=digest,
-                mtime_ns=candidate.mtime_ns,
-                loader=loader,
-                analyser=self.analyser,
-                detector=self.detector,
-                options=self.options,
-            )
-        except IngestFileError as exc:
-            report.failed.append(FileProblem(rel, exc.reason, exc.hint))
-            return "failed"
-        except Exception as exc:  # a loader bug must not stop the batch
-            report.failed.append(
-                FileProblem(rel, f"could not be read ({type(exc).__name__}: {exc})")
-            )
-            return "failed"
-        report.warnings.extend(FileProblem(rel, warning) for warning in parsed.warnings)
-        batch.append(parsed)
-        (report.updated if known else report.added).append(rel)
-        return "updated" if known else "added"
+            return None
+        return ParseTask(
+            path=str(candidate.path),
+            rel=rel,
+            mtime_ns=candidate.mtime_ns,
+            known_hash=known.content_hash if known is not None else None,
+            check_hash=current,
+        )
 
     def ingest_texts(
         self,
@@ -380,11 +406,11 @@ class Ingestor:
                 else:
                     report.unchanged.append(record.path)
                 if sum(len(p.chunks) for p in batch) >= BATCH_CHUNKS:
-                    self._flush(source_id, batch, [], stored, list(tags), report)
+                    self._flush(source_id, batch, [], list(tags), report)
                     batch = []
                 if progress is not None:
                     progress(IngestProgress(len(items), done, record.path, status))
-            self._flush(source_id, batch, [], stored, list(tags), report)
+            self._flush(source_id, batch, [], list(tags), report)
         vanished = sorted(set(stored) - seen)
         if prune and vanished:
             self._delete_documents(source_id, vanished)
@@ -427,7 +453,6 @@ class Ingestor:
         source_id: int,
         batch: list[ParsedFile],
         touched: list[tuple[int, int]],
-        stored: dict[str, _Stored],
         tags: list[str],
         report: IngestReport,
     ) -> float:
@@ -444,7 +469,9 @@ class Ingestor:
         return (time.perf_counter() - started) * 1000
 
     def _store(self, session: Session, source_id: int, parsed: ParsedFile, tags: list[str]) -> int:
+        """Insert or replace one document with its chunks (and so its index entries)."""
         now = utcnow()
+        documents = Document.__table__
         values: dict[str, Any] = {
             "uri": parsed.uri,
             "title": parsed.title,
@@ -457,32 +484,45 @@ class Ingestor:
             "page_count": parsed.page_count,
             "chunk_count": len(parsed.chunks),
             "text": parsed.text,
-            "meta": parsed.metadata,
+            "metadata": parsed.metadata,
             "updated_at": now,
         }
-        # Looked up inside the write transaction: another process may have written it.
-        document_id = session.scalar(
-            select(Document.id).where(Document.source_id == source_id, Document.path == parsed.path)
+        # An upsert, decided inside the write transaction: another process may have
+        # written the same file in the meantime.
+        document_id = session.execute(
+            self._upsert, {"source_id": source_id, "path": parsed.path, "created_at": now, **values}
+        ).scalar_one()
+        session.execute(delete(Chunk.__table__).where(Chunk.__table__.c.document_id == document_id))
+        session.execute(
+            delete(DocumentTag.__table__).where(DocumentTag.__table__.c.document_id == document_id)
         )
-        if document_id is None:
-            document_id = session.scalar(
-                insert(Document)
-                .values(source_id=source_id, path=parsed.path, created_at=now, **values)
-                .returning(Document.id)
-            )
-        else:
-            session.execute(update(Document).where(Document.id == document_id).values(**values))
-            session.execute(delete(Chunk).where(Chunk.document_id == document_id))
-            session.execute(delete(DocumentTag).where(DocumentTag.document_id == document_id))
         if parsed.chunks:
             session.execute(
-                insert(Chunk), [{"document_id": document_id, **chunk} for chunk in parsed.chunks]
+                insert(Chunk.__table__),
+                [{"document_id": document_id, **chunk} for chunk in parsed.chunks],
             )
         if tags:
             session.execute(
-                insert(DocumentTag), [{"document_id": document_id, "tag": tag} for tag in tags]
+                insert(DocumentTag.__table__),
+                [{"document_id": document_id, "tag": tag} for tag in sorted(set(tags))],
             )
         return len(parsed.chunks)
+
+    @cached_property
+    def _upsert(self) -> Any:
+        """INSERT … ON CONFLICT (source_id, path) DO UPDATE … RETURNING id, built once."""
+        if self.db.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        documents = Document.__table__
+        columns = [c.name for c in documents.columns if c.name != "id"]
+        statement = dialect_insert(documents).values({name: bindparam(name) for name in columns})
+        updated = [name for name in columns if name not in ("source_id", "path", "created_at")]
+        return statement.on_conflict_do_update(
+            index_elements=[documents.c.source_id, documents.c.path],
+            set_={name: statement.excluded[name] for name in updated},
+        ).returning(documents.c.id)
 
     def _delete_documents(self, source_id: int, paths: list[str]) -> None:
         with self.db.write() as session:

@@ -89,5 +89,5 @@ class ChatModel(ABC):
         """Generate an answer piece by piece."""
         raise NotImplementedError(f"{type(self).__name__} cannot stream")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; most models hold nothing to release
         """Release connections."""

@@ -25,4 +25,5 @@ class LeitstandSpec:
     @hookspec
     def register_chat_models(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
         """Register chat model factories by provider name: ``register("openai", factory)``.
-        The factory receives the model's settings and returns a ``ChatModel``."""
+        The factory receives ``(name, settings)`` — the model's name in leitstand.yaml and its
+        ``ModelSettings`` — and returns a ``ChatModel``."""

@@ -20,6 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from leitstand.ingest.chunker import LIST_MARKER
 from leitstand.search.analyser import Analyser
 from leitstand.search.retriever import Hit
 from leitstand.text.sentences import sentence_spans
@@ -169,16 +170,18 @@ class ExtractiveAnswerer:
     ) -> ExtractedSentence:
         """The sentence as the answer shows it; a list lead-in brings its items along."""
         hit = hits[chosen.hit_index]
-        text, end = chosen.text, chosen.end
+        text, end = chosen.text.removeprefix(LIST_MARKER), chosen.end
         if text.endswith(":"):
             items: list[str] = []
             following = [
                 c for c in candidates if c.hit_index == chosen.hit_index and c.start >= chosen.end
             ]
             for item in sorted(following, key=lambda c: c.start)[:LIST_ITEMS]:
+                if not item.text.startswith(LIST_MARKER):
+                    break
                 if len(item.text) > LIST_ITEM_CHARS or sum(map(len, items)) > LIST_TOTAL_CHARS:
                     break
-                items.append(item.text.rstrip(".;"))
+                items.append(item.text.removeprefix(LIST_MARKER).rstrip(".;"))
                 end = item.end
             if items:
                 text = f"{text} {'; '.join(items)}."

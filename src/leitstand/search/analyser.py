@@ -1,9 +1,9 @@
 """leitstand's own text analyser: the same terms at ingest and at query time, on every backend.
 
-Steps: Unicode NFKC and lower-casing, tokenisation that keeps hyphenated compounds
-("Vektor-Datenbanken" gives ``vektor``, ``datenbank`` and ``vektordatenbank``), stop words,
-Snowball stemming per language (PyStemmer), and finally folding of diacritics and ``ß`` so
-that the OCR form "fur" and "für" meet.
+Steps: Unicode NFKC, lower-casing and folding of diacritics and ``ß`` (so the OCR form
+"fur" and "für" are the same word from the start), tokenisation that keeps hyphenated
+compounds ("Vektor-Datenbanken" gives ``vektor``, ``datenbank`` and ``vektordatenbank``),
+stop words, and Snowball stemming per language (PyStemmer).
 """
 
 from __future__ import annotations
@@ -51,18 +51,21 @@ SUPPORTED_LANGUAGES: dict[str, str] = {
 """ISO 639-1 codes with a Snowball stemmer; the values are PyStemmer's algorithm names."""
 
 # Words are runs of letters and digits; underscores separate, as in PostgreSQL's parser.
-_WORD = re.compile(r"[^\W_]+(?:[-‐‑][^\W_]+)*")
-_HYPHENS = re.compile(r"[-‐‑]")
-_FOLD_TABLE = str.maketrans({"ß": "ss", "ẞ": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d"})
+_WORD = re.compile(r"[^\W_]+")
+_HYPHENATED = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
+_SPECIAL = {"ß": "ss", "ẞ": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d"}
+_SPECIAL_CHARS = re.compile("[ßẞæœøłđ]")
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 MAX_TOKEN_CHARS = 64
 
 
-def fold(word: str) -> str:
-    """Remove diacritics and expand ligatures: "Größe" -> "grosse" (expects lower case)."""
-    if word.isascii():
-        return word
-    decomposed = unicodedata.normalize("NFKD", word.translate(_FOLD_TABLE))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+def fold(text: str) -> str:
+    """Lower-case text without diacritics, ligatures expanded: "Größe" -> "grosse"."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    text = _SPECIAL_CHARS.sub(lambda match: _SPECIAL[match.group()], text)
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
 @cache
@@ -92,30 +95,30 @@ class Analyser:
             stemmer.maxCacheSize = 50_000
 
     def words(self, text: str) -> list[str]:
-        """Lower-cased words; hyphenated compounds are split and also joined."""
-        words: list[str] = []
-        for match in _WORD.finditer(unicodedata.normalize("NFKC", text).lower()):
-            word = match.group()
-            if len(word) > MAX_TOKEN_CHARS:
-                continue
-            if "-" in word or "‐" in word or "‑" in word:
-                parts = [part for part in _HYPHENS.split(word) if part]
-                words.extend(parts)
-                if len(parts) > 1:
-                    words.append("".join(parts))
-            else:
-                words.append(word)
+        """Folded words; hyphenated compounds also give their joined form (at the end)."""
+        if not text.isascii():
+            text = unicodedata.normalize("NFKC", text)
+            if "‐" in text or "‑" in text:
+                text = text.replace("‐", "-").replace("‑", "-")
+        text = fold(text)
+        words = [word for word in _WORD.findall(text) if len(word) <= MAX_TOKEN_CHARS]
+        if "-" in text:
+            words.extend(
+                joined
+                for compound in _HYPHENATED.findall(text)
+                if len(joined := compound.replace("-", "")) <= MAX_TOKEN_CHARS
+            )
         return words
 
     def _language(self, language: str | None) -> str:
         return language if language in self._stemmers else self.default_language
 
     def terms(self, text: str, language: str | None = None) -> list[str]:
-        """Index terms of ``text`` in document order (stop words removed, stemmed, folded)."""
+        """Index terms of ``text`` in document order (folded, stop words removed, stemmed)."""
         code = self._language(language)
         stops = stop_words(code)
-        kept = [word for word in self.words(text) if fold(word) not in stops]
-        return [fold(stem) for stem in self._stemmers[code].stemWords(kept)]
+        kept = [word for word in self.words(text) if word not in stops]
+        return list(self._stemmers[code].stemWords(kept))
 
     def analyse(self, text: str, language: str | None = None) -> str:
         """The analysed form stored with a chunk: its terms joined by spaces."""

@@ -53,7 +53,7 @@ def create_app(ls: Leitstand) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     authenticate = Authenticator(ls.keys)
-    Auth = Annotated[KeyInfo | None, Depends(authenticate)]
+    require_key = Depends(authenticate)
     app.include_router(build_router(ls, authenticate))
 
     @app.get("/healthz", include_in_schema=False)
@@ -71,7 +71,7 @@ def create_app(ls: Leitstand) -> FastAPI:
         return JSONResponse({"status": "ready", "version": __version__})
 
     @app.get("/v1/passages/{chunk_id}")
-    def passage(chunk_id: int, _key: Auth) -> dict[str, Any]:
+    def passage(chunk_id: int, _key: KeyInfo | None = require_key) -> dict[str, Any]:
         """The exact passage a citation points at, with some surrounding text."""
         hit = ls.chunk(chunk_id)
         before, after = ls.retriever.surroundings(hit, PASSAGE_CONTEXT_CHARS)

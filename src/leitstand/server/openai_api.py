@@ -122,10 +122,10 @@ def _check_scope(key: KeyInfo | None, model: str) -> None:
 
 def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
     router = APIRouter(prefix="/v1")
-    Auth = Annotated[KeyInfo | None, Depends(authenticate)]
+    require_key = Depends(authenticate)
 
     @router.get("/models")
-    def list_models(_key: Auth) -> dict[str, Any]:
+    def list_models(_key: KeyInfo | None = require_key) -> dict[str, Any]:
         created = int(time.time())
         data = []
         for name in ls.answers.names():
@@ -144,7 +144,7 @@ def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
 
     @router.post("/chat/completions", response_model=None)
     def chat_completions(
-        body: ChatCompletionRequest, key: Auth, request: Request
+        body: ChatCompletionRequest, key: KeyInfo | None = require_key
     ) -> JSONResponse | StreamingResponse:
         _check_scope(key, body.model)
         question, history = _split(body)

@@ -76,7 +76,10 @@ class Document(Base):
     """One file of a source, with its normalised text; chunks point into that text."""
 
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("source_id", "path", name="uq_documents_source_path"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "path", name="uq_documents_source_path"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
@@ -123,7 +126,11 @@ class Chunk(Base):
     """A passage of a document: the unit that is indexed, retrieved and cited."""
 
     __tablename__ = "chunks"
-    __table_args__ = (Index("ix_chunks_document_ordinal", "document_id", "ordinal"),)
+    # Ids are never reused, so a citation in an old trace never points at other text.
+    __table_args__ = (
+        Index("ix_chunks_document_ordinal", "document_id", "ordinal"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))

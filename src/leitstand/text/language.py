@@ -1,8 +1,8 @@
 """Language detection restricted to the configured languages.
 
-Short texts (questions) are decided by stop words where they are clear, longer texts by
-py3langid's bundled model, which is loaded on first use (about a second) so that start-up
-stays fast.
+Stop words decide where they are clear (nearly always for German and English prose, and
+for most questions); otherwise py3langid's bundled model decides. The model is loaded on
+first use (about a second), so start-up stays fast.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from leitstand.search.analyser import fold, stop_words
 
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W_]+")
 _lock = threading.Lock()
 _identifiers: dict[tuple[str, ...], Any] = {}
 
@@ -47,14 +47,21 @@ class LanguageDetector:
     def detect(self, text: str) -> str:
         if len(self.languages) == 1:
             return self.default
-        sample = text[:4000]
-        words = [fold(word) for word in _WORD.findall(sample.lower())]
+        sample = text[:3000]
+        words = _WORD.findall(fold(sample))
         if not words:
             return self.default
-        if len(words) <= 40:
-            votes = {code: sum(word in stop_words(code) for word in words) for code in self.languages}
-            ranked = sorted(votes.items(), key=lambda item: item[1], reverse=True)
-            if ranked[0][1] > 0 and ranked[0][1] >= 2 * ranked[1][1] + 1:
-                return ranked[0][0]
-        language, probability = _identifier(self.languages).classify(sample)
+        # Stop words decide when they are clear (nearly always for prose in de/en);
+        # the statistical model decides otherwise, e.g. for languages without a list.
+        lists = [(code, stop_words(code)) for code in self.languages]
+        if all(stops for _, stops in lists):
+            head = words[:400]
+            votes = sorted(
+                ((sum(1 for word in head if word in stops), code) for code, stops in lists),
+                reverse=True,
+            )
+            (best, code), (second, _) = votes[0], votes[1]
+            if best >= 2 * second + 1 and (best >= 3 or len(words) <= 12):
+                return code
+        language, probability = _identifier(self.languages).classify(sample[:1500])
         return str(language) if probability >= 0.5 else self.default

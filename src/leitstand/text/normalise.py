@@ -10,18 +10,17 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_LIGATURES = str.maketrans(
-    {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
-)
+_LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
+_LIGATURE = re.compile("[\ufb00-\ufb06]")
 # Soft hyphen, zero-width space/joiners, word joiner, BOM, bidi marks and isolates.
 _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_BYTES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\r]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 # "Daten-\nbank" -> "Datenbank"; "Retrieval-\nAugmented" keeps its hyphen;
 # "HNSW-\noder IVF" keeps hyphen and space (an elided compound part).
 _HYPHEN_BREAK = re.compile(r"(\w)[-‐]\s*\n\s*(?=(\w+))")
 _CONJUNCTIONS = frozenset({"und", "oder", "bzw", "sowie", "als", "bis", "and", "or", "to"})
-_LINE_BREAK = re.compile(r"\s*\n\s*")
 
 
 def _join_hyphenated(match: re.Match[str]) -> str:
@@ -35,10 +34,15 @@ def _join_hyphenated(match: re.Match[str]) -> str:
 
 def normalise_text(text: str) -> str:
     """NFC, no invisible or control characters, uniform line ends; keeps line structure."""
-    text = unicodedata.normalize("NFC", text.translate(_LIGATURES))
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
-    text = _INVISIBLE.sub("", text)
-    return _CONTROL.sub(" ", text)
+    if not text.isascii():
+        text = _LIGATURE.sub(lambda match: _LIGATURES[match.group()], text)
+        text = unicodedata.normalize("NFC", text)
+        text = text.replace("\u2028", "\n").replace("\u2029", "\n\n")
+        text = _INVISIBLE.sub("", text)
+    if _CONTROL_BYTES.search(text):
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = _CONTROL.sub(" ", text)
+    return text
 
 
 def normalise_block(text: str, *, keep_lines: bool = False) -> str:
@@ -47,6 +51,6 @@ def normalise_block(text: str, *, keep_lines: bool = False) -> str:
     if keep_lines:
         lines = (_SPACES.sub(" ", line).rstrip() for line in text.split("\n"))
         return "\n".join(lines).strip("\n")
-    text = _HYPHEN_BREAK.sub(_join_hyphenated, text)
-    text = _LINE_BREAK.sub(" ", text)
-    return _SPACES.sub(" ", text).strip()
+    if "\n" in text:
+        text = _HYPHEN_BREAK.sub(_join_hyphenated, text)
+    return " ".join(text.split())

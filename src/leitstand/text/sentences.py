@@ -17,6 +17,8 @@ _ABBREVIATIONS = frozenset(
     eg ie al approx dept est fig inc no vol jan feb mar apr jun jul aug sep sept oct okt nov dec dez
     """.split()
 )
+# Abbreviations that often end a sentence: a capital letter after them starts a new one.
+_TERMINAL = frozenset({"usw", "etc", "ff"})
 _MONTHS = frozenset(
     "januar februar märz april mai juni juli august september oktober november dezember "
     "jahrhundert jahrhunderts".split()
@@ -35,11 +37,14 @@ def _is_boundary(text: str, end: int, mark: str) -> bool:
     following = after.group(1) if after else ""
     if not following:
         return True
-    if word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+    first = following.lstrip("\"'„“”»«([")[:1]
+    lowered = word.lower()
+    if lowered in _TERMINAL:
+        return first.isupper()
+    if lowered in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
         return False
     if word.isdigit() and following.rstrip(".,").lower() in _MONTHS:
         return False
-    first = following.lstrip("\"'„“”»«([")[:1]
     return not first.islower()
 
 

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
         sa.UniqueConstraint("source_id", "path", name="uq_documents_source_path"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_documents_source_id", "documents", ["source_id"])
     op.create_index("ix_documents_content_hash", "documents", ["content_hash"])
@@ -85,6 +86,7 @@ def upgrade() -> None:
         sa.Column("page_end", sa.Integer),
         sa.Column("language", sa.String(8), nullable=False),
         sa.Column("term_count", sa.Integer, nullable=False),
+        sqlite_autoincrement=True,  # ids are never reused: old citations stay unambiguous
     )
     op.create_index("ix_chunks_document_ordinal", "chunks", ["document_id", "ordinal"])
     if op.get_bind().dialect.name == "sqlite":
