@@ -99,7 +99,12 @@ def test_sources_list_and_delete(cli: tuple[CliRunner, Path], tmp_path: Path) ->
     run(cli, "ingest", str(write_files(tmp_path / "docs", DOCS)), "--source", "handbuch")
     code, out, _ = run(cli, "sources", "--json")
     assert json.loads(out) == [
-        {"name": "handbuch", "root": str((tmp_path / "docs").resolve()), "documents": 2, "chunks": 2}
+        {
+            "name": "handbuch",
+            "root": str((tmp_path / "docs").resolve()),
+            "documents": 2,
+            "chunks": 2,
+        }
     ]
     assert run(cli, "sources", "--delete", "handbuch")[0] == 0
     assert json.loads(run(cli, "sources", "--json")[1]) == []
@@ -137,7 +142,7 @@ def test_eval_retrieval_on_a_beir_folder(cli: tuple[CliRunner, Path], tmp_path: 
 
 
 def test_configuration_errors_exit_with_2(cli: tuple[CliRunner, Path]) -> None:
-    runner, config = cli
+    config = cli[1]
     config.write_text("retrieval:\n  top_k: many\n", encoding="utf-8")
     code, _, err = run(cli, "config", "check")
     assert code == 2

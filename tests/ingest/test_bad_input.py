@@ -132,7 +132,7 @@ def folder(
 # File -> (what the message must say, what the hint must say; None where there is no hint).
 BAD = {
     "kaputt.pdf": ("cannot be read as a PDF (the end of the file is missing", "qpdf"),
-    "leer.txt": ("is empty (0 bytes)", None),
+    "leer.txt": ("is empty (0 bytes)", "check the export"),
     "riesig.txt": ("MB, over the limit of 1 MB", "max_file_mb"),
     "programm.txt": ("looks like a binary file", "exclude it"),
     "geheim.pdf": ("is encrypted with a password", "qpdf --decrypt"),

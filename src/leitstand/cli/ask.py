@@ -40,15 +40,16 @@ def ask(
                 return
             console.print(escape(answer.text), highlight=False)
         else:
-            answer = None
+            streamed = None
             for event in ls.ask_stream(question, use_case=use_case):
                 if event.kind == "delta":
                     sys.stdout.write(event.text)
                     sys.stdout.flush()
                 elif event.kind == "done":
-                    answer = event.answer
+                    streamed = event.answer
             sys.stdout.write("\n")
-            assert answer is not None
+            assert streamed is not None
+            answer = streamed
         if answer.sources:
             console.print()
             console.print(escape(answer.footnotes()), style="dim", highlight=False)
@@ -86,4 +87,6 @@ def search(
             highlight=False,
         )
         preview = " ".join(hit.text.split())
-        console.print(f"   {escape(preview[:300])}{'…' if len(preview) > 300 else ''}", highlight=False)
+        console.print(
+            f"   {escape(preview[:300])}{'…' if len(preview) > 300 else ''}", highlight=False
+        )

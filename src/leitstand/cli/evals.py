@@ -22,7 +22,9 @@ app = typer.Typer(no_args_is_help=True, help="Evaluate retrieval quality on gold
 @app.command("retrieval")
 @handle_errors
 def retrieval(
-    folder: Annotated[Path, typer.Argument(help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")],
+    folder: Annotated[
+        Path, typer.Argument(help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/.")
+    ],
     split: Annotated[str, typer.Option("--split", help="qrels/<split>.tsv to use.")] = "dev",
     k: Annotated[int, typer.Option("--k", help="Cut-off for nDCG, recall and MRR.")] = 10,
     database_url: Annotated[

@@ -45,7 +45,9 @@ def ingest(
         for report in reports:
             _print_report(report)
     if any(report.failed for report in reports):
-        raise typer.Exit(1 if all(not (r.added or r.updated or r.unchanged) for r in reports) else 0)
+        raise typer.Exit(
+            1 if all(not (r.added or r.updated or r.unchanged) for r in reports) else 0
+        )
 
 
 def _ingest_one(

@@ -15,7 +15,9 @@ from leitstand.cli._common import console, handle_errors, open_leitstand, print_
 if TYPE_CHECKING:
     from leitstand.trace.store import SpanView, TraceView
 
-app = typer.Typer(no_args_is_help=True, help="List and inspect traces of requests and ingestion runs.")
+app = typer.Typer(
+    no_args_is_help=True, help="List and inspect traces of requests and ingestion runs."
+)
 
 
 @app.command("list")

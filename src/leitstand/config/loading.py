@@ -167,7 +167,11 @@ def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
         if field is None:
             return []
         annotation = field.annotation
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
     return list(model.model_fields) if model else []
 
 
@@ -181,9 +185,7 @@ def _config_error(exc: ValidationError, data: Mapping[str, Any], origin: str) ->
             allowed = _fields_at(loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             suggestion = f"; did you mean {close[0]!r}?" if close else ""
-            lines.append(
-                f"{key}: unknown setting{suggestion} Allowed here: {', '.join(allowed)}"
-            )
+            lines.append(f"{key}: unknown setting{suggestion} Allowed here: {', '.join(allowed)}")
             continue
         found, value = _lookup(data, loc)
         shown = f" = {value!r}" if found else ""

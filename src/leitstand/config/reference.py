@@ -6,7 +6,7 @@ import json
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -19,24 +19,30 @@ _MAPPED_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+_SIMPLE_NAMES = {
+    "SecretRef": 'secret ({"$env": NAME})',
+    "Path": "path",
+    "str": "string",
+    "NoneType": "null",
+}
+
+
 def _type_name(annotation: Any) -> str:
+    """A reader's name for a settings type: ``list[string]``, ``int | null``."""
     origin = get_origin(annotation)
+    args = get_args(annotation)
     if origin is Annotated:
-        return _type_name(get_args(annotation)[0])
-    if origin in (Union, types.UnionType):
-        return " | ".join(_type_name(arg) for arg in get_args(annotation))
-    if origin is not None and getattr(origin, "__name__", "") == "Literal":
-        return " | ".join(repr(arg) for arg in get_args(annotation))
-    if origin is list:
-        return f"list[{', '.join(_type_name(arg) for arg in get_args(annotation))}]"
-    if origin is dict:
-        return f"dict[{', '.join(_type_name(arg) for arg in get_args(annotation))}]"
-    if annotation is type(None):
-        return "null"
-    name = getattr(annotation, "__name__", str(annotation))
-    return {"SecretRef": 'secret ({"$env": NAME})', "Path": "path", "str": "string"}.get(
-        name, name
-    )
+        name = _type_name(args[0])
+    elif origin in (Union, types.UnionType):
+        name = " | ".join(_type_name(arg) for arg in args)
+    elif origin is Literal:
+        name = " | ".join(repr(arg) for arg in args)
+    elif origin in (list, dict):
+        name = f"{origin.__name__}[{', '.join(_type_name(arg) for arg in args)}]"
+    else:
+        name = getattr(annotation, "__name__", str(annotation))
+        name = _SIMPLE_NAMES.get(name, name)
+    return name
 
 
 def _default(field: FieldInfo) -> Any:
@@ -48,8 +54,10 @@ def _default(field: FieldInfo) -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, dict):
-        return {k: v.model_dump(exclude_defaults=True) if isinstance(v, BaseModel) else v
-                for k, v in value.items()}
+        return {
+            k: v.model_dump(exclude_defaults=True) if isinstance(v, BaseModel) else v
+            for k, v in value.items()
+        }
     return value
 
 
@@ -84,8 +92,8 @@ def reference_markdown() -> str:
         "`LEITSTAND_SERVER__PORT=9000`. Values in the environment are read as YAML, so "
         "`LEITSTAND_LANGUAGES='[de, en]'` is a list.",
         "",
-        "Secrets are never written in clear text: write `{\"$env\": \"NAME\"}` to read an "
-        "environment variable or `{\"$file\": \"/run/secrets/name\"}` to read a file.",
+        'Secrets are never written in clear text: write `{"$env": "NAME"}` to read an '
+        'environment variable or `{"$file": "/run/secrets/name"}` to read a file.',
         "",
     ]
     header = ["| setting | type | default | meaning |", "|---|---|---|---|"]
@@ -123,7 +131,8 @@ def init_template() -> str:
     """The commented ``leitstand.yaml`` that ``leitstand init`` writes."""
     out = [
         "# leitstand configuration. Every line below shows a default; uncomment to change it.",
-        "# Reference: docs/configuration.md. Environment overrides: LEITSTAND_<KEY>, nested with __.",
+        "# Reference: docs/configuration.md.",
+        "# Environment overrides: LEITSTAND_<KEY>, nested keys joined with __.",
         "",
     ]
     for name, field in Settings.model_fields.items():

@@ -28,7 +28,7 @@ class SecretRef(BaseModel):
     def _reject_clear_text(cls, value: Any) -> Any:
         if isinstance(value, str):
             raise ValueError(
-                'secrets are never stored in clear text; write a reference such as '
+                "secrets are never stored in clear text; write a reference such as "
                 '{"$env": "OPENAI_API_KEY"} and set that environment variable'
             )
         return value

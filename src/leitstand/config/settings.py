@@ -41,7 +41,7 @@ class IngestSettings(_Section):
         1500,
         ge=200,
         le=20000,
-        description="Target size of a chunk in characters; paragraphs are kept whole where they fit.",
+        description="Target size of a chunk in characters; paragraphs stay whole where they fit.",
     )
     chunk_overlap_sentences: int = Field(
         0, ge=0, le=5, description="Sentences repeated at the start of the next chunk."
@@ -85,18 +85,19 @@ class AnswerSettings(_Section):
 
 
 class ModelSettings(_Section):
-    """One chat model behind an OpenAI-compatible endpoint (OpenAI, Azure, Mistral, Ollama, vLLM, ...)."""
+    """A chat model behind an OpenAI-compatible endpoint (OpenAI, Azure, Mistral, Ollama, vLLM)."""
 
     provider: str = Field(
         "openai",
-        description="Provider plugin that talks to the endpoint; `openai` is any OpenAI-compatible API.",
+        description="Provider plugin for the endpoint; `openai` is any OpenAI-compatible API.",
     )
     base_url: str = Field(
         description="Base URL of the OpenAI-compatible API, e.g. http://localhost:11434/v1."
     )
     model: str = Field(description="Model name the provider expects, e.g. gpt-4o-mini or llama3.1.")
     api_key: SecretRef | None = Field(
-        None, description='API key by reference, e.g. {"$env": "OPENAI_API_KEY"}; never in clear text.'
+        None,
+        description='API key by reference, e.g. {"$env": "OPENAI_API_KEY"}; never in clear text.',
     )
     timeout_s: float = Field(60.0, gt=0, description="Timeout of one HTTP request in seconds.")
     max_retries: int = Field(
@@ -185,9 +186,7 @@ class Settings(_Section):
         min_length=1,
         description="Languages detected in documents and questions; the first is the fallback.",
     )
-    default_use_case: str = Field(
-        "default", description="Use case for requests that name none."
-    )
+    default_use_case: str = Field("default", description="Use case for requests that name none.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingestion.")
     retrieval: RetrievalSettings = Field(
         default_factory=RetrievalSettings, description="Retrieval."

@@ -8,6 +8,7 @@ people recognise a key in lists and logs.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -20,6 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from leitstand.errors import LeitstandError, NotFoundError
 from leitstand.store.database import Database
 from leitstand.store.models import ApiKey, utcnow
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "lsk_"
 ROLES = ("user", "admin")
@@ -122,7 +125,10 @@ class KeyStore:
 
     def any_active(self) -> bool:
         with self.db.read() as session:
-            return session.scalar(select(ApiKey.id).where(ApiKey.revoked_at.is_(None)).limit(1)) is not None
+            return (
+                session.scalar(select(ApiKey.id).where(ApiKey.revoked_at.is_(None)).limit(1))
+                is not None
+            )
 
     def verify(self, presented: str) -> KeyInfo | None:
         """The active key matching a presented secret, or None."""
@@ -154,9 +160,11 @@ class KeyStore:
             try:
                 with self.db.write() as session:
                     session.execute(
-                        update(ApiKey).where(ApiKey.key_hash == digest).values(last_used_at=utcnow())
+                        update(ApiKey)
+                        .where(ApiKey.key_hash == digest)
+                        .values(last_used_at=utcnow())
                     )
             except Exception:  # best effort; a busy database must not fail a request
-                pass
+                log.debug("could not record the last use of an API key", exc_info=True)
 
         threading.Thread(target=write, name="leitstand-key-touch", daemon=True).start()

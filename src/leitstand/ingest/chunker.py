@@ -59,7 +59,8 @@ def assemble(blocks: list[Block]) -> tuple[str, list[PlacedBlock]]:
 def _pieces(text: str, block: PlacedBlock, limit: int) -> list[tuple[int, int]]:
     """Sub-spans of an oversized block, cut at sentences, then at spaces."""
     pieces: list[tuple[int, int]] = []
-    for start, end in sentence_spans(text, block.start, block.end):
+    for sentence_start, end in sentence_spans(text, block.start, block.end):
+        start = sentence_start
         while end - start > limit:
             cut = text.rfind(" ", start, start + limit)
             cut = cut if cut > start else start + limit
@@ -134,7 +135,12 @@ class Chunker:
                     start = previous_sentences[-self.overlap_sentences :][0][0]
             pages = [page for _, _, page in group if page is not None]
             spans.append(
-                ChunkSpan(start, group[-1][1], heading, pages[0] if pages else None,
-                          pages[-1] if pages else None)
+                ChunkSpan(
+                    start,
+                    group[-1][1],
+                    heading,
+                    pages[0] if pages else None,
+                    pages[-1] if pages else None,
+                )
             )
         return spans

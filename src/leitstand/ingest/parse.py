@@ -9,7 +9,7 @@ from typing import Any
 
 from leitstand.errors import IngestFileError
 from leitstand.ingest.chunker import Chunker, assemble
-from leitstand.ingest.loaders.base import LoadContext, LoadError, Loader
+from leitstand.ingest.loaders.base import LoadContext, Loader, LoadError
 from leitstand.search.analyser import Analyser
 from leitstand.text.language import LanguageDetector
 
@@ -74,16 +74,18 @@ def parse_file(
 ) -> ParsedFile:
     """Load, normalise, detect the language, chunk and analyse one file."""
     if not data:
-        raise IngestFileError(path, "is empty (0 bytes); nothing to index")
+        raise IngestFileError(
+            path,
+            "is empty (0 bytes); nothing to index",
+            hint="if it should have content, check the export or copy that produced it",
+        )
     context = LoadContext(path=path, max_pages=options.max_pages, timeout_s=options.timeout_s)
     try:
         loaded = loader.load(data, context)
     except LoadError as exc:
         raise IngestFileError(path, exc.reason, hint=exc.hint) from None
     except RecursionError:
-        raise IngestFileError(
-            path, f"is nested too deeply to be read as {loader.name}"
-        ) from None
+        raise IngestFileError(path, f"is nested too deeply to be read as {loader.name}") from None
     context.check_deadline()
     text, placed = assemble(loaded.blocks)
     if not text.strip():

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from leitstand.config.settings import IngestSettings
@@ -36,6 +36,9 @@ from leitstand.text.language import LanguageDetector
 from leitstand.trace.recorder import ActiveTrace, Tracer
 
 BATCH_CHUNKS = 2000
+_DOCUMENTS = cast(Table, Document.__table__)
+_CHUNKS = cast(Table, Chunk.__table__)
+_TAGS = cast(Table, DocumentTag.__table__)
 BATCH_SECONDS = 1.0
 
 
@@ -247,9 +250,7 @@ class Ingestor:
     ) -> IngestReport:
         root = Path(path).expanduser().resolve()
         if not root.exists():
-            raise LeitstandError(
-                f"{path} does not exist", hint="give a folder or a file to ingest"
-            )
+            raise LeitstandError(f"{path} does not exist", hint="give a folder or a file to ingest")
         name = source or (root.name if root.is_dir() else root.parent.name) or "default"
         report = IngestReport(source=name, root=str(root))
         started = time.perf_counter()
@@ -293,7 +294,9 @@ class Ingestor:
         for candidate in candidates:
             task = self._task(candidate, stored, report)
             if task is None:
-                advance(candidate.rel, "unchanged" if candidate.rel in report.unchanged else "failed")
+                advance(
+                    candidate.rel, "unchanged" if candidate.rel in report.unchanged else "failed"
+                )
             else:
                 tasks.append(task)
         with trace.span("parse", files=len(tasks), workers=0) as span:
@@ -302,8 +305,10 @@ class Ingestor:
             for outcome in processor.run(tasks):
                 advance(outcome.task.rel, writer.add(outcome))
             writer.flush()
-            span.set(workers=processor.workers if len(tasks) >= POOL_MIN_FILES else 1,
-                     write_ms=round(writer.write_ms, 1))
+            span.set(
+                workers=processor.workers if len(tasks) >= POOL_MIN_FILES else 1,
+                write_ms=round(writer.write_ms, 1),
+            )
         vanished = [] if root.is_file() else sorted(set(stored) - seen)
         if prune and vanished:
             with trace.span("prune", documents=len(vanished)):
@@ -320,7 +325,9 @@ class Ingestor:
         known = stored.get(rel)
         loader = self.loaders.for_path(candidate.path)
         assert loader is not None
-        current = known is not None and known.pipeline_hash == self.options.pipeline_hash(loader.name)
+        current = known is not None and known.pipeline_hash == self.options.pipeline_hash(
+            loader.name
+        )
         if (
             known is not None
             and current
@@ -385,9 +392,15 @@ class Ingestor:
                 ):
                     try:
                         parsed = parse_file(
-                            data=data, path=record.path, uri=record.uri or record.path,
-                            content_hash=digest, mtime_ns=0, loader=loader,
-                            analyser=self.analyser, detector=self.detector, options=self.options,
+                            data=data,
+                            path=record.path,
+                            uri=record.uri or record.path,
+                            content_hash=digest,
+                            mtime_ns=0,
+                            loader=loader,
+                            analyser=self.analyser,
+                            detector=self.detector,
+                            options=self.options,
                         )
                     except IngestFileError as exc:
                         report.failed.append(FileProblem(record.path, exc.reason, exc.hint))
@@ -424,9 +437,7 @@ class Ingestor:
 
     # -- writing -----------------------------------------------------------------------
 
-    def _prepare_source(
-        self, name: str, root: Path | None
-    ) -> tuple[int, dict[str, _Stored]]:
+    def _prepare_source(self, name: str, root: Path | None) -> tuple[int, dict[str, _Stored]]:
         with self.db.write() as session:
             found = session.scalar(select(Source).where(Source.name == name))
             if found is None:
@@ -471,7 +482,6 @@ class Ingestor:
     def _store(self, session: Session, source_id: int, parsed: ParsedFile, tags: list[str]) -> int:
         """Insert or replace one document with its chunks (and so its index entries)."""
         now = utcnow()
-        documents = Document.__table__
         values: dict[str, Any] = {
             "uri": parsed.uri,
             "title": parsed.title,
@@ -492,18 +502,17 @@ class Ingestor:
         document_id = session.execute(
             self._upsert, {"source_id": source_id, "path": parsed.path, "created_at": now, **values}
         ).scalar_one()
-        session.execute(delete(Chunk.__table__).where(Chunk.__table__.c.document_id == document_id))
-        session.execute(
-            delete(DocumentTag.__table__).where(DocumentTag.__table__.c.document_id == document_id)
-        )
+        session.execute(delete(_CHUNKS).where(_CHUNKS.c.document_id == document_id))
+        session.execute(delete(_TAGS).where(_TAGS.c.document_id == document_id))
         if parsed.chunks:
+            # Core inserts (executemany) rather than ORM objects: this is the hot loop.
             session.execute(
-                insert(Chunk.__table__),
+                insert(_CHUNKS),
                 [{"document_id": document_id, **chunk} for chunk in parsed.chunks],
             )
         if tags:
             session.execute(
-                insert(DocumentTag.__table__),
+                insert(_TAGS),
                 [{"document_id": document_id, "tag": tag} for tag in sorted(set(tags))],
             )
         return len(parsed.chunks)
@@ -511,11 +520,10 @@ class Ingestor:
     @cached_property
     def _upsert(self) -> Any:
         """INSERT … ON CONFLICT (source_id, path) DO UPDATE … RETURNING id, built once."""
-        if self.db.is_sqlite:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        documents = Document.__table__
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect_insert: Any = sqlite.insert if self.db.is_sqlite else postgresql.insert
+        documents = _DOCUMENTS
         columns = [c.name for c in documents.columns if c.name != "id"]
         statement = dialect_insert(documents).values({name: bindparam(name) for name in columns})
         updated = [name for name in columns if name not in ("source_id", "path", "created_at")]
@@ -529,6 +537,7 @@ class Ingestor:
             for start in range(0, len(paths), 500):
                 session.execute(
                     delete(Document).where(
-                        Document.source_id == source_id, Document.path.in_(paths[start : start + 500])
+                        Document.source_id == source_id,
+                        Document.path.in_(paths[start : start + 500]),
                     )
                 )

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import queue
 import time
 from collections.abc import Iterable, Iterator
-import queue
-from multiprocessing.pool import Pool
 from dataclasses import dataclass
+from functools import partial
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Literal
 
@@ -58,18 +59,17 @@ class _Context:
         self.loaders = LoaderRegistry()
 
 
-_context: _Context | None = None
+_worker: dict[str, _Context] = {}
+"""The context of a worker process, set by the pool's initializer."""
 
 
 def _init_worker(options: ParseOptions) -> None:
-    global _context
-    _context = _Context(options)
+    _worker["context"] = _Context(options)
 
 
 def process(task: ParseTask, context: _Context | None = None) -> ParseOutcome:
     """Read, hash and (if the content changed) parse one file."""
-    context = context or _context
-    assert context is not None, "worker not initialised"
+    context = context or _worker["context"]
     try:
         data = Path(task.path).read_bytes()
     except OSError as exc:
@@ -77,6 +77,10 @@ def process(task: ParseTask, context: _Context | None = None) -> ParseOutcome:
     digest = hashlib.sha256(data).hexdigest()
     if task.check_hash and task.known_hash == digest:
         return ParseOutcome(task, "unchanged", digest=digest)
+    return _parse(task, data, digest, context)
+
+
+def _parse(task: ParseTask, data: bytes, digest: str, context: _Context) -> ParseOutcome:
     loader = context.loaders.for_path(task.path)
     if loader is None:
         return ParseOutcome(task, "failed", message="no loader for this file type")
@@ -98,9 +102,20 @@ def process(task: ParseTask, context: _Context | None = None) -> ParseOutcome:
         return ParseOutcome(task, "failed", digest=digest, message="needs too much memory to parse")
     except Exception as exc:  # a loader bug must not stop the batch
         return ParseOutcome(
-            task, "failed", digest=digest, message=f"could not be read ({type(exc).__name__}: {exc})"
+            task,
+            "failed",
+            digest=digest,
+            message=f"could not be read ({type(exc).__name__}: {exc})",
         )
     return ParseOutcome(task, "parsed", parsed=parsed, digest=digest)
+
+
+def _deliver(
+    finished: queue.Queue[tuple[ParseTask, ParseOutcome | BaseException]],
+    task: ParseTask,
+    result: ParseOutcome | BaseException,
+) -> None:
+    finished.put((task, result))
 
 
 class FileProcessor:
@@ -140,8 +155,8 @@ class FileProcessor:
                     pool.apply_async(
                         process,
                         (task,),
-                        callback=lambda outcome, t=task: finished.put((t, outcome)),
-                        error_callback=lambda error, t=task: finished.put((t, error)),
+                        callback=partial(_deliver, finished, task),
+                        error_callback=partial(_deliver, finished, task),
                     )
                 try:
                     task, result = finished.get(timeout=1.0)
@@ -152,7 +167,9 @@ class FileProcessor:
                         yield (
                             result
                             if isinstance(result, ParseOutcome)
-                            else ParseOutcome(task, "failed", message=f"could not be parsed ({result})")
+                            else ParseOutcome(
+                                task, "failed", message=f"could not be parsed ({result})"
+                            )
                         )
                     continue
                 now = time.monotonic()
@@ -166,8 +183,8 @@ class FileProcessor:
                             yield ParseOutcome(
                                 task,
                                 "failed",
-                                message=f"parsing took longer than {hard_timeout:g} s and was stopped",
-                                hint="raise ingest.timeout_s in leitstand.yaml if the file is legitimate",
+                                message=f"parsing took longer than {hard_timeout:g} s; stopped",
+                                hint="raise ingest.timeout_s in leitstand.yaml if the file is fine",
                             )
                         else:
                             pending.append(task)

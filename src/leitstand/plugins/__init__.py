@@ -24,25 +24,26 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 PLUGINS_ENV = "LEITSTAND_PLUGINS"
 
 _lock = threading.Lock()
-_manager: pluggy.PluginManager | None = None
+_loaded: dict[str, pluggy.PluginManager] = {}
 
 
 def load_plugins() -> pluggy.PluginManager:
     """The plugin manager with built-ins and allowed third-party plugins registered (once)."""
-    global _manager
     with _lock:
-        if _manager is None:
+        if PROJECT not in _loaded:
             manager = pluggy.PluginManager(PROJECT)
             manager.add_hookspecs(LeitstandSpec)
             for name in DEFAULT_PLUGINS:
                 manager.register(importlib.import_module(name), name=name)
             allowed = os.environ.get(PLUGINS_ENV)
-            names = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
+            names = (
+                None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
+            )
             for entry in entry_points(group=PROJECT):
                 if names is None or entry.name in names:
                     manager.register(entry.load(), name=entry.name)
-            _manager = manager
-        return _manager
+            _loaded[PROJECT] = manager
+        return _loaded[PROJECT]
 
 
 __all__ = ["DEFAULT_PLUGINS", "hookimpl", "load_plugins"]

@@ -70,7 +70,8 @@ class PromptTemplate:
             return _environment.from_string(self.text)
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(
-                f"prompt template {self.name!r} has a syntax error on line {exc.lineno}: {exc.message}"
+                f"prompt template {self.name!r} has a syntax error on line {exc.lineno}: "
+                f"{exc.message}"
             ) from exc
 
     def render(self, **variables: Any) -> list[ChatMessage]:

@@ -16,9 +16,9 @@ from leitstand.config.loading import Config
 from leitstand.config.settings import EXTRACTIVE, UseCaseSettings
 from leitstand.errors import UnknownUseCaseError
 from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, Usage
+from leitstand.prompts import LANGUAGE_NAMES, PromptTemplate, record_prompt
 from leitstand.rag.answer import NO_ANSWER, Answer, SourceRef, cited_numbers, localised
 from leitstand.rag.extractive import ExtractiveAnswerer
-from leitstand.prompts import LANGUAGE_NAMES, PromptTemplate, record_prompt
 from leitstand.search.analyser import Analyser
 from leitstand.search.base import SearchFilters
 from leitstand.search.retriever import Hit, Retriever
@@ -153,7 +153,9 @@ class AnswerService:
             )
         return result.language, result.hits
 
-    def _start(self, question: str, use_case_name: str | None) -> tuple[ActiveTrace, ResolvedUseCase]:
+    def _start(
+        self, question: str, use_case_name: str | None
+    ) -> tuple[ActiveTrace, ResolvedUseCase]:
         trace = self.tracer.start("request", "answer")
         trace.input = question
         try:
@@ -195,7 +197,9 @@ class AnswerService:
             if resolved.model == EXTRACTIVE:
                 yield from self._extractive(question, language, hits, resolved, trace)
             else:
-                yield from self._generate(question, language, hits, resolved, history, options, trace)
+                yield from self._generate(
+                    question, language, hits, resolved, history, options, trace
+                )
         except GeneratorExit:
             trace.finish(status="cancelled")
             raise
@@ -224,8 +228,12 @@ class AnswerService:
             text = " ".join(parts) if parts else localised(NO_ANSWER, language)
             span.set(
                 sentences=[
-                    {"chunk": s.hit.chunk_id, "start": s.start_char, "end": s.end_char,
-                     "score": round(s.score, 3)}
+                    {
+                        "chunk": s.hit.chunk_id,
+                        "start": s.start_char,
+                        "end": s.end_char,
+                        "score": round(s.score, 3),
+                    }
                     for s in sentences
                 ]
             )
@@ -294,7 +302,9 @@ class AnswerService:
                     usage = delta.usage
             span.set(first_token_ms=first_token_ms)
             if usage is not None:
-                span.set(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+                span.set(
+                    prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+                )
         text = "".join(pieces)
         cited = [n for n in cited_numbers(text) if 1 <= n <= len(numbered)]
         sources = [numbered[n - 1] for n in cited] if cited else numbered
@@ -321,7 +331,9 @@ class AnswerService:
             yield from model.stream(messages, options)
             return
         result = model.complete(messages, options)
-        yield ChatDelta(content=result.content, finish_reason=result.finish_reason, usage=result.usage)
+        yield ChatDelta(
+            content=result.content, finish_reason=result.finish_reason, usage=result.usage
+        )
 
     def close(self) -> None:
         self.models.close()

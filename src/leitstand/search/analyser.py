@@ -72,8 +72,10 @@ def fold(text: str) -> str:
 def stop_words(language: str) -> frozenset[str]:
     """The folded stop words of a language; empty for languages without a list."""
     try:
-        text = resources.files("leitstand.search").joinpath(f"stopwords/{language}.txt").read_text(
-            encoding="utf-8"
+        text = (
+            resources.files("leitstand.search")
+            .joinpath(f"stopwords/{language}.txt")
+            .read_text(encoding="utf-8")
         )
     except FileNotFoundError:
         return frozenset()

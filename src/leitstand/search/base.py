@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ class SearchFilters:
     def __bool__(self) -> bool:
         return bool(self.sources or self.languages or self.tags)
 
-    def apply(self, query: Select[tuple[int, float]], document_id_column: object) -> Select[tuple[int, float]]:
+    def apply(self, query: Select[Any], document_id_column: Any) -> Select[Any]:
         """Add the filter conditions to a query that exposes a document id column."""
         if not self:
             return query

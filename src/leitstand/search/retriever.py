@@ -16,7 +16,6 @@ from leitstand.store.models import Chunk, Document, Source
 from leitstand.text.language import LanguageDetector
 from leitstand.trace.recorder import ActiveTrace
 
-
 LANGUAGE_CACHE_SECONDS = 10.0
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import column, literal_column, select, table, text
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, text
 from sqlalchemy.orm import Session
 
 from leitstand.search.base import LexicalIndex, LexicalWeights, ScoredChunk, SearchFilters
@@ -35,8 +37,10 @@ class SqliteLexicalIndex(LexicalIndex):
         expression = match_expression(terms)
         if not expression:
             return []
-        rank = literal_column(f"bm25(chunks_fts, 1.0, {float(self.weights.context_weight)})")
-        query = (
+        rank: ColumnElement[float] = literal_column(
+            f"bm25(chunks_fts, 1.0, {float(self.weights.context_weight)})"
+        )
+        query: Select[Any] = (
             select(_FTS.c.rowid, rank.label("rank"))
             .select_from(_FTS)
             .where(text("chunks_fts MATCH :match"))

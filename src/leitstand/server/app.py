@@ -6,7 +6,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -27,6 +27,7 @@ PASSAGE_CONTEXT_CHARS = 400
 
 def create_app(ls: Leitstand) -> FastAPI:
     """The ASGI app serving ``ls``; closing the app closes nothing (the caller owns ``ls``)."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         threading.Thread(

@@ -36,7 +36,9 @@ class ApiError(Exception):
         self.param = param
 
 
-def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str, type_: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
@@ -72,7 +74,9 @@ def install(app: FastAPI) -> None:
         loc = [str(part) for part in first.get("loc", ()) if part != "body"]
         param = ".".join(loc) or None
         message = f"{param}: {first['msg']}" if param else str(first["msg"])
-        return JSONResponse(error_body(message, "invalid_request_error", "invalid_value", param), 400)
+        return JSONResponse(
+            error_body(message, "invalid_request_error", "invalid_value", param), 400
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

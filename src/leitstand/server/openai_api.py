@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -106,7 +106,11 @@ def _usage(answer: Answer) -> dict[str, int]:
     usage = answer.usage
     prompt = usage.prompt_tokens if usage else 0
     completion = usage.completion_tokens if usage else 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def _check_scope(key: KeyInfo | None, model: str) -> None:
@@ -196,7 +200,9 @@ def _chunk(completion_id: str, model: str, delta: dict[str, Any], **extra: Any) 
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": extra.pop("finish_reason", None)}],
+        "choices": [
+            {"index": 0, "delta": delta, "finish_reason": extra.pop("finish_reason", None)}
+        ],
         **extra,
     }
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
@@ -205,13 +211,14 @@ def _chunk(completion_id: str, model: str, delta: dict[str, Any], **extra: Any) 
 def _sse(
     model: str, first: Any, events: Iterator[Any], include_usage: bool, footnotes: bool
 ) -> Iterator[str]:
-    """Server-sent events; an error after the first byte becomes an error event, never a silent end."""
+    """Server-sent events; a failure after the first byte becomes an error event, not silence."""
     completion_id = f"chatcmpl-{first.trace_id}"
     answer: Answer | None = None
     try:
         sources = first.sources or []
-        yield _chunk(completion_id, model, {"role": "assistant", "content": ""},
-                     sources=_sources(sources))
+        yield _chunk(
+            completion_id, model, {"role": "assistant", "content": ""}, sources=_sources(sources)
+        )
         for event in events:
             if event.kind == "delta" and event.text:
                 yield _chunk(completion_id, model, {"content": event.text})
@@ -227,8 +234,11 @@ def _sse(
             {},
             finish_reason="stop",
             sources=_sources(answer.sources),
-            leitstand={"trace_id": answer.trace_id, "use_case": answer.use_case,
-                       "answered": answer.answered},
+            leitstand={
+                "trace_id": answer.trace_id,
+                "use_case": answer.use_case,
+                "answered": answer.answered,
+            },
         )
         if include_usage:
             body = {

@@ -111,8 +111,8 @@ class Database:
                 current = MigrationContext.configure(connection).get_current_revision()
                 if current == head:
                     return []
-            with self.engine.connect() as connection:
-                connection = connection.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+            with self.engine.connect() as plain:
+                connection = plain.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
                 config = _alembic_config(connection)
                 script = ScriptDirectory.from_config(config)
                 before = MigrationContext.configure(connection).get_current_revision()

@@ -7,7 +7,7 @@ these classes describe it for queries. ``tests/store/test_migrations.py`` checks
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -53,7 +53,11 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType, datetime: UTCDateTime}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JsonType,
+        list[Any]: JsonType,
+        datetime: UTCDateTime,
+    }
 
 
 class Source(Base):
@@ -194,9 +198,7 @@ class Span(Base):
     __tablename__ = "spans"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trace_id: Mapped[str] = mapped_column(
-        ForeignKey("traces.id", ondelete="CASCADE"), index=True
-    )
+    trace_id: Mapped[str] = mapped_column(ForeignKey("traces.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     parent_position: Mapped[int | None] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))

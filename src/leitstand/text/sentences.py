@@ -9,19 +9,140 @@ from __future__ import annotations
 import re
 
 _ABBREVIATIONS = frozenset(
-    """
-    abb abs abt allg anm art bd bspw bzgl bzw ca chr co corp dgl di do dr dipl dt ebd
-    ehem eig einschl engl entspr etc evtl ev fa ff fr frl geb gegr ges gest ggf hd hg hr
-    hrsg ing inkl insb jh jr jun kap kfz kl lt ltd mio mo mr mrs ms mrd nr nrn o od
-    pkt prof rd ref s sa sek sen sog st std str tel u ua ugs urspr usw v vgl vs z zb zt zzgl
-    eg ie al approx dept est fig inc no vol jan feb mar apr jun jul aug sep sept oct okt nov dec dez
-    """.split()
+    [
+        "abb",
+        "abs",
+        "abt",
+        "allg",
+        "anm",
+        "art",
+        "bd",
+        "bspw",
+        "bzgl",
+        "bzw",
+        "ca",
+        "chr",
+        "co",
+        "corp",
+        "dgl",
+        "di",
+        "do",
+        "dr",
+        "dipl",
+        "dt",
+        "ebd",
+        "ehem",
+        "eig",
+        "einschl",
+        "engl",
+        "entspr",
+        "etc",
+        "evtl",
+        "ev",
+        "fa",
+        "ff",
+        "fr",
+        "frl",
+        "geb",
+        "gegr",
+        "ges",
+        "gest",
+        "ggf",
+        "hd",
+        "hg",
+        "hr",
+        "hrsg",
+        "ing",
+        "inkl",
+        "insb",
+        "jh",
+        "jr",
+        "jun",
+        "kap",
+        "kfz",
+        "kl",
+        "lt",
+        "ltd",
+        "mio",
+        "mo",
+        "mr",
+        "mrs",
+        "ms",
+        "mrd",
+        "nr",
+        "nrn",
+        "o",
+        "od",
+        "pkt",
+        "prof",
+        "rd",
+        "ref",
+        "s",
+        "sa",
+        "sek",
+        "sen",
+        "sog",
+        "st",
+        "std",
+        "str",
+        "tel",
+        "u",
+        "ua",
+        "ugs",
+        "urspr",
+        "usw",
+        "v",
+        "vgl",
+        "vs",
+        "z",
+        "zb",
+        "zt",
+        "zzgl",
+        "eg",
+        "ie",
+        "al",
+        "approx",
+        "dept",
+        "est",
+        "fig",
+        "inc",
+        "no",
+        "vol",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "okt",
+        "nov",
+        "dec",
+        "dez",
+    ]
 )
 # Abbreviations that often end a sentence: a capital letter after them starts a new one.
 _TERMINAL = frozenset({"usw", "etc", "ff"})
 _MONTHS = frozenset(
-    "januar februar märz april mai juni juli august september oktober november dezember "
-    "jahrhundert jahrhunderts".split()
+    [
+        "januar",
+        "februar",
+        "märz",
+        "april",
+        "mai",
+        "juni",
+        "juli",
+        "august",
+        "september",
+        "oktober",
+        "november",
+        "dezember",
+        "jahrhundert",
+        "jahrhunderts",
+    ]
 )
 _CANDIDATE = re.compile(r"[.!?…]+[\"'”“»«)\]]*(?=\s+)|\n\s*\n|\n(?=\s*(?:[-•*–]|\d+[.)])\s)")
 _WORD_BEFORE = re.compile(r"(\w+)\W*$")
@@ -59,7 +180,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
             cursor = match.end()
     spans.append((cursor, end))
     result = []
-    for left, right in spans:
+    for span_left, span_right in spans:
+        left, right = span_left, span_right
         while left < right and text[left].isspace():
             left += 1
         while right > left and text[right - 1].isspace():

@@ -132,9 +132,7 @@ class ActiveTrace:
 class Tracer:
     """Creates traces and stores them through one background writer."""
 
-    def __init__(
-        self, db: Database, *, enabled: bool = True, store_content: bool = True
-    ) -> None:
+    def __init__(self, db: Database, *, enabled: bool = True, store_content: bool = True) -> None:
         self.db = db
         self.enabled = enabled
         self.store_content = store_content
@@ -194,7 +192,8 @@ class Tracer:
 
     def _write(self, batch: list[ActiveTrace]) -> None:
         try:
-            traces, spans = [], []
+            traces: list[dict[str, Any]] = []
+            spans: list[dict[str, Any]] = []
             for trace in batch:
                 traces.append(self._trace_row(trace))
                 spans.extend(

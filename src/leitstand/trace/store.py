@@ -126,7 +126,8 @@ class TraceStore:
                 row = matches[0] if matches else None
             if row is None:
                 raise NotFoundError(
-                    f"no trace with id {trace_id!r}", hint="`leitstand traces list` shows recent ids"
+                    f"no trace with id {trace_id!r}",
+                    hint="`leitstand traces list` shows recent ids",
                 )
             return TraceView(
                 summary=_summary(row),

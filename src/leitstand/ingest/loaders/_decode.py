@@ -13,7 +13,10 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-_TEXT_CONTROLS = {9, 10, 12, 13, 27}
+# Control bytes that do not occur in text (tab, newlines, form feed and escape do).
+_BINARY_CONTROLS = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
+# Western European code pages: what a German or English legacy file almost always uses.
+_WESTERN = ("cp1252", "latin_1", "iso8859_15")
 
 
 def looks_binary(data: bytes) -> bool:
@@ -23,8 +26,32 @@ def looks_binary(data: bytes) -> bool:
         return False
     if b"\x00" in sample:
         return True
-    controls = sum(1 for byte in sample if byte < 32 and byte not in _TEXT_CONTROLS)
+    controls = len(sample) - len(sample.translate(None, _BINARY_CONTROLS))
     return controls / len(sample) > 0.05
+
+
+def _legacy_encoding(data: bytes) -> str:
+    """The most plausible 8-bit encoding; Western European wins a close call.
+
+    charset-normalizer alone often names cp1250 for short German text (the umlauts read the
+    same in both); "à", "ñ" or "Œ" would not, so cp1252 is preferred where it fits as well.
+    """
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data[:200_000]))
+    if not matches:
+        return "cp1252"
+    best = str(matches[0].encoding)
+    if best in _WESTERN:
+        return "cp1252" if best == "latin_1" else best
+    try:
+        western = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return best
+    if western == data.decode(best, errors="replace"):
+        return "cp1252"
+    close = [m for m in matches if m.encoding in _WESTERN and m.chaos <= matches[0].chaos + 0.02]
+    return "cp1252" if close else best
 
 
 def decode_text(data: bytes, context: LoadContext) -> str:
@@ -47,10 +74,7 @@ def decode_text(data: bytes, context: LoadContext) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data[:200_000]).best()
-    encoding = best.encoding if best is not None else "cp1252"
+    encoding = _legacy_encoding(data)
     try:
         text = data.decode(encoding)
     except (UnicodeDecodeError, LookupError):

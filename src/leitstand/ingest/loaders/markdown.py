@@ -9,7 +9,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from leitstand.ingest.loaders._decode import decode_text
-from leitstand.ingest.loaders.base import Block, BlockKind, LoadContext, LoadedDocument, Loader
+from leitstand.ingest.loaders.base import Block, LoadContext, LoadedDocument, Loader
 
 
 def _front_matter(text: str, context: LoadContext) -> tuple[dict[str, Any], str]:
@@ -32,13 +32,56 @@ def _inline_text(token: Token) -> str:
     for child in token.children or []:
         if child.type in ("text", "code_inline", "html_inline"):
             parts.append(child.content)
-        elif child.type == "softbreak":
-            parts.append("\n")
-        elif child.type == "hardbreak":
+        elif child.type in ("softbreak", "hardbreak"):
             parts.append("\n")
         elif child.type == "image":
             parts.append(child.content or "")
     return "".join(parts)
+
+
+class _Blocks:
+    """Walks markdown-it's token stream and keeps track of where it is."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self.heading_level = 0
+        self.list_depth = 0
+        self.quote_depth = 0
+        self.row: list[str] | None = None
+
+    def feed(self, token: Token) -> None:
+        kind = token.type
+        if kind == "heading_open":
+            self.heading_level = int(token.tag[1])
+        elif kind == "heading_close":
+            self.heading_level = 0
+        elif kind in ("bullet_list_open", "ordered_list_open"):
+            self.list_depth += 1
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            self.list_depth -= 1
+        elif kind in ("blockquote_open", "blockquote_close"):
+            self.quote_depth += 1 if kind.endswith("open") else -1
+        elif kind == "tr_open":
+            self.row = []
+        elif kind == "tr_close" and self.row is not None:
+            self.blocks.append(Block(" | ".join(self.row), "table_row"))
+            self.row = None
+        elif kind == "inline":
+            self._inline(_inline_text(token))
+        elif kind in ("fence", "code_block"):
+            self.blocks.append(Block(token.content, "code"))
+
+    def _inline(self, content: str) -> None:
+        if self.row is not None:
+            self.row.append(content.strip())
+        elif self.heading_level:
+            self.blocks.append(Block(content, "heading", level=self.heading_level))
+        elif self.list_depth:
+            self.blocks.append(Block(content, "list_item", level=self.list_depth))
+        elif self.quote_depth:
+            self.blocks.append(Block(content, "quote"))
+        else:
+            self.blocks.append(Block(content))
 
 
 class MarkdownLoader(Loader):
@@ -47,45 +90,10 @@ class MarkdownLoader(Loader):
 
     def load(self, data: bytes, context: LoadContext) -> LoadedDocument:
         meta, text = _front_matter(decode_text(data, context), context)
-        tokens = MarkdownIt("commonmark").enable("table").parse(text)
-        blocks: list[Block] = []
-        kind: BlockKind = "paragraph"
-        level = 0
-        list_depth = 0
-        quote_depth = 0
-        row: list[str] | None = None
-        for token in tokens:
-            if token.type == "heading_open":
-                kind, level = "heading", int(token.tag[1])
-            elif token.type in ("bullet_list_open", "ordered_list_open"):
-                list_depth += 1
-            elif token.type in ("bullet_list_close", "ordered_list_close"):
-                list_depth -= 1
-            elif token.type == "blockquote_open":
-                quote_depth += 1
-            elif token.type == "blockquote_close":
-                quote_depth -= 1
-            elif token.type == "tr_open":
-                row = []
-            elif token.type == "tr_close" and row is not None:
-                blocks.append(Block(" | ".join(row), "table_row"))
-                row = None
-            elif token.type == "inline":
-                content = _inline_text(token)
-                if row is not None:
-                    row.append(content.strip())
-                elif kind == "heading":
-                    blocks.append(Block(content, "heading", level=level))
-                elif list_depth:
-                    blocks.append(Block(content, "list_item", level=list_depth))
-                elif quote_depth:
-                    blocks.append(Block(content, "quote"))
-                else:
-                    blocks.append(Block(content))
-            elif token.type == "heading_close":
-                kind, level = "paragraph", 0
-            elif token.type in ("fence", "code_block"):
-                blocks.append(Block(token.content, "code"))
+        collector = _Blocks()
+        for token in MarkdownIt("commonmark").enable("table").parse(text):
+            collector.feed(token)
+        blocks = collector.blocks
         title = meta.get("title")
         if not isinstance(title, str):
             title = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), None)

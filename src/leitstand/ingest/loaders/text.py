@@ -1,4 +1,4 @@
-"""Plain text: paragraphs by blank lines, bullets as list items, short title-like lines as headings."""
+"""Plain text: paragraphs by blank lines, bullets as list items, short title lines as headings."""
 
 from __future__ import annotations
 
