@@ -51,7 +51,6 @@ test: install-dev lint browser
 	$(BIN)/python -m pytest -q
 
 docs: install-dev
-	$(BIN)/leitstand config docs > docs/configuration.md
 	$(BIN)/python scripts/gen_docs.py
 
 bench: install-dev
