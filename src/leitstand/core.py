@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 
 from leitstand.config.loading import Config, load_config
 from leitstand.errors import NotFoundError
 from leitstand.govern.keys import KeyStore
-from leitstand.ingest.pipeline import Ingestor, IngestReport, ProgressCallback, TextRecord
 from leitstand.llm.base import ChatMessage, ChatOptions
 from leitstand.rag.answer import Answer
 from leitstand.rag.pipeline import AnswerService, StreamEvent
@@ -36,6 +35,9 @@ from leitstand.store.models import Chunk, Document, Source
 from leitstand.text.language import LanguageDetector
 from leitstand.trace.recorder import Tracer
 from leitstand.trace.store import TraceStore
+
+if TYPE_CHECKING:
+    from leitstand.ingest.pipeline import Ingestor, IngestReport, ProgressCallback, TextRecord
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class Leitstand:
 
     @cached_property
     def ingestor(self) -> Ingestor:
+        from leitstand.ingest.pipeline import Ingestor
+
         return Ingestor(self.db, self.settings.ingest, self.analyser, self.detector, self.tracer)
 
     # -- documents -------------------------------------------------------------------

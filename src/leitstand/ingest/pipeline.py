@@ -520,9 +520,11 @@ class Ingestor:
     @cached_property
     def _upsert(self) -> Any:
         """INSERT … ON CONFLICT (source_id, path) DO UPDATE … RETURNING id, built once."""
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        dialect_insert: Any = sqlite.insert if self.db.is_sqlite else postgresql.insert
+        dialect_insert: Any
+        if self.db.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
         documents = _DOCUMENTS
         columns = [c.name for c in documents.columns if c.name != "id"]
         statement = dialect_insert(documents).values({name: bindparam(name) for name in columns})

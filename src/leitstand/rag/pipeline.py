@@ -10,13 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from leitstand.config.loading import Config
 from leitstand.config.settings import EXTRACTIVE, UseCaseSettings
 from leitstand.errors import UnknownUseCaseError
 from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, Usage
-from leitstand.prompts import LANGUAGE_NAMES, PromptTemplate, record_prompt
 from leitstand.rag.answer import NO_ANSWER, Answer, SourceRef, cited_numbers, localised
 from leitstand.rag.extractive import ExtractiveAnswerer
 from leitstand.search.analyser import Analyser
@@ -24,6 +23,9 @@ from leitstand.search.base import SearchFilters
 from leitstand.search.retriever import Hit, Retriever
 from leitstand.store.database import Database
 from leitstand.trace.recorder import ActiveTrace, Tracer
+
+if TYPE_CHECKING:
+    from leitstand.prompts import PromptTemplate
 
 STREAM_PIECE_WORDS = 6
 
@@ -124,6 +126,8 @@ class AnswerService:
         )
 
     def _template(self, use_case: ResolvedUseCase) -> tuple[PromptTemplate, str]:
+        from leitstand.prompts import PromptTemplate, record_prompt
+
         path = use_case.settings.prompt
         key = str(path) if path else ""
         with self._template_lock:
@@ -266,6 +270,8 @@ class AnswerService:
         options: ChatOptions | None,
         trace: ActiveTrace,
     ) -> Iterator[StreamEvent]:
+        from leitstand.prompts import LANGUAGE_NAMES
+
         numbered = [SourceRef(number, hit) for number, hit in enumerate(hits, start=1)]
         with trace.span("prompt") as span:
             template, prompt_hash = self._template(use_case)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from leitstand.store.models import JsonType, UTCDateTime
+from leitstand.store.types import JsonType, UTCDateTime
 
 revision = "0001"
 down_revision = None
