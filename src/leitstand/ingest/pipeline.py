@@ -20,8 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from leitstand.config.settings import IngestSettings
 from leitstand.errors import IngestFileError, LeitstandError
@@ -467,20 +466,34 @@ class Ingestor:
         tags: list[str],
         report: IngestReport,
     ) -> float:
+        """Write a batch of files in one transaction: documents, then all their chunks."""
         if not batch and not touched:
             return 0.0
         started = time.perf_counter()
         with self.db.write() as session:
+            connection = session.connection()
             for document_id, mtime_ns in touched:
-                session.execute(
-                    update(Document).where(Document.id == document_id).values(mtime_ns=mtime_ns)
+                connection.execute(
+                    update(_DOCUMENTS)
+                    .where(_DOCUMENTS.c.id == document_id)
+                    .values(mtime_ns=mtime_ns)
                 )
+            chunk_rows: list[dict[str, Any]] = []
+            tag_rows: list[dict[str, Any]] = []
             for parsed in batch:
-                report.chunks_written += self._store(session, source_id, parsed, tags)
+                document_id = self._upsert_document(connection, source_id, parsed)
+                chunk_rows.extend({"document_id": document_id, **c} for c in parsed.chunks)
+                tag_rows.extend({"document_id": document_id, "tag": t} for t in sorted(set(tags)))
+            # Core executemany rather than ORM objects: this is the hot loop of ingestion.
+            if chunk_rows:
+                connection.execute(insert(_CHUNKS), chunk_rows)
+            if tag_rows:
+                connection.execute(insert(_TAGS), tag_rows)
+            report.chunks_written += len(chunk_rows)
         return (time.perf_counter() - started) * 1000
 
-    def _store(self, session: Session, source_id: int, parsed: ParsedFile, tags: list[str]) -> int:
-        """Insert or replace one document with its chunks (and so its index entries)."""
+    def _upsert_document(self, connection: Connection, source_id: int, parsed: ParsedFile) -> int:
+        """Insert or update one document row; an update also drops its old chunks and tags."""
         now = utcnow()
         values: dict[str, Any] = {
             "uri": parsed.uri,
@@ -497,25 +510,16 @@ class Ingestor:
             "metadata": parsed.metadata,
             "updated_at": now,
         }
-        # An upsert, decided inside the write transaction: another process may have
-        # written the same file in the meantime.
-        document_id = session.execute(
+        # An upsert, decided inside the write transaction: another process may have written
+        # the same file meanwhile. created_at is only set by an insert, which tells the two apart.
+        row = connection.execute(
             self._upsert, {"source_id": source_id, "path": parsed.path, "created_at": now, **values}
-        ).scalar_one()
-        session.execute(delete(_CHUNKS).where(_CHUNKS.c.document_id == document_id))
-        session.execute(delete(_TAGS).where(_TAGS.c.document_id == document_id))
-        if parsed.chunks:
-            # Core inserts (executemany) rather than ORM objects: this is the hot loop.
-            session.execute(
-                insert(_CHUNKS),
-                [{"document_id": document_id, **chunk} for chunk in parsed.chunks],
-            )
-        if tags:
-            session.execute(
-                insert(_TAGS),
-                [{"document_id": document_id, "tag": tag} for tag in sorted(set(tags))],
-            )
-        return len(parsed.chunks)
+        ).one()
+        document_id, created_at = int(row[0]), row[1]
+        if created_at != now:
+            connection.execute(delete(_CHUNKS).where(_CHUNKS.c.document_id == document_id))
+            connection.execute(delete(_TAGS).where(_TAGS.c.document_id == document_id))
+        return document_id
 
     @cached_property
     def _upsert(self) -> Any:
@@ -532,7 +536,7 @@ class Ingestor:
         return statement.on_conflict_do_update(
             index_elements=[documents.c.source_id, documents.c.path],
             set_={name: statement.excluded[name] for name in updated},
-        ).returning(documents.c.id)
+        ).returning(documents.c.id, documents.c.created_at)
 
     def _delete_documents(self, source_id: int, paths: list[str]) -> None:
         with self.db.write() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import yaml
@@ -84,6 +85,12 @@ class _Blocks:
             self.blocks.append(Block(content))
 
 
+@cache
+def _parser() -> MarkdownIt:
+    """One parser per process: building it costs more than parsing a page."""
+    return MarkdownIt("commonmark").enable("table")
+
+
 class MarkdownLoader(Loader):
     name = "md"
     extensions = (".md", ".markdown", ".mdown")
@@ -91,7 +98,7 @@ class MarkdownLoader(Loader):
     def load(self, data: bytes, context: LoadContext) -> LoadedDocument:
         meta, text = _front_matter(decode_text(data, context), context)
         collector = _Blocks()
-        for token in MarkdownIt("commonmark").enable("table").parse(text):
+        for token in _parser().parse(text):
             collector.feed(token)
         blocks = collector.blocks
         title = meta.get("title")
