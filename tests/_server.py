@@ -44,7 +44,16 @@ class LeitstandProcess:
     def start(self) -> LeitstandProcess:
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "leitstand", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "leitstand",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             env=self.env,
             cwd=self.config.parent,
             stdout=subprocess.PIPE,
@@ -55,7 +64,9 @@ class LeitstandProcess:
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
                 output = self.process.stdout.read() if self.process.stdout else ""
-                raise RuntimeError(f"leitstand serve exited with {self.process.returncode}:\n{output}")
+                raise RuntimeError(
+                    f"leitstand serve exited with {self.process.returncode}:\n{output}"
+                )
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
                     self.ready_after_s = time.perf_counter() - started

@@ -72,7 +72,9 @@ def test_invalid_yaml_reports_the_line(tmp_path: Path) -> None:
 
 
 def test_secrets_in_clear_text_are_refused(tmp_path: Path) -> None:
-    text = "models:\n  gpt:\n    base_url: https://api.example/v1\n    model: m\n    api_key: sk-123\n"
+    text = (
+        "models:\n  gpt:\n    base_url: https://api.example/v1\n    model: m\n    api_key: sk-123\n"
+    )
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path / "l.yaml", text))
     message = str(error.value)
@@ -132,8 +134,9 @@ def test_init_template_is_valid_yaml_that_means_the_defaults(tmp_path: Path) -> 
     for key in ("database_url", "ingest:", "retrieval:", "models:", "use_cases:", "server:"):
         assert f"# {key}" in template
     uncommented = "\n".join(
-        line[2:] for line in template.splitlines() if line.startswith("# ingest:")
-        or line.startswith("#   chunk_chars")
+        line[2:]
+        for line in template.splitlines()
+        if line.startswith("# ingest:") or line.startswith("#   chunk_chars")
     )
     assert yaml.safe_load(uncommented) == {"ingest": {"chunk_chars": 1500}}
 

@@ -37,8 +37,11 @@ def answerer() -> ExtractiveAnswerer:
 
 def test_the_sentence_with_the_answer_wins(answerer: ExtractiveAnswerer) -> None:
     hits = [
-        hit(1, "Reisen werden im Portal beantragt. Die Verpflegungspauschale beträgt 28 Euro "
-               "pro vollem Kalendertag. Belege werden digital hochgeladen."),
+        hit(
+            1,
+            "Reisen werden im Portal beantragt. Die Verpflegungspauschale beträgt 28 Euro "
+            "pro vollem Kalendertag. Belege werden digital hochgeladen.",
+        ),
         hit(2, "Das Portal ist rund um die Uhr erreichbar.", score=0.5),
     ]
     chosen = answerer.select("Wie hoch ist die Verpflegungspauschale?", "de", hits)

@@ -32,8 +32,9 @@ def model_server() -> Iterator[ScriptedChatServer]:
 def ls(tmp_path: Path, model_server: ScriptedChatServer, open_leitstand: Any) -> Any:
     model_server.reset()
     instance = open_leitstand(
-        models={"scripted": {"base_url": model_server.url, "model": "scripted-model",
-                             "max_retries": 0}},
+        models={
+            "scripted": {"base_url": model_server.url, "model": "scripted-model", "max_retries": 0}
+        },
         use_cases={
             "support": {"model": "scripted", "description": "Support answers"},
             "offline": {"model": "extractive"},

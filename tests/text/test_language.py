@@ -29,4 +29,6 @@ def test_single_language_and_empty_text_use_the_first_language() -> None:
 
 def test_languages_without_stop_words_use_the_model() -> None:
     detector = LanguageDetector(["de", "fr"])
-    assert detector.detect("Le comité a approuvé le projet pilote et fixé le budget mensuel.") == "fr"
+    assert (
+        detector.detect("Le comité a approuvé le projet pilote et fixé le budget mensuel.") == "fr"
+    )
