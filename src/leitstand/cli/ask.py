@@ -53,6 +53,11 @@ def ask(
         if answer.sources:
             console.print()
             console.print(escape(answer.footnotes()), style="dim", highlight=False)
+        elif not ls.sources():
+            console.print(
+                "[yellow]nothing is indexed yet:[/] run `leitstand ingest ./docs` first",
+                highlight=False,
+            )
         console.print(f"[dim]trace {answer.trace_id}[/]", highlight=False)
 
 
