@@ -34,7 +34,7 @@ class ParsedFile:
     warnings: list[str] = field(default_factory=list)
 
 
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 """Bump when normalisation, chunking or analysis change, so stored documents are redone."""
 
 

@@ -50,9 +50,27 @@ SUPPORTED_LANGUAGES: dict[str, str] = {
 }
 """ISO 639-1 codes with a Snowball stemmer; the values are PyStemmer's algorithm names."""
 
-# Words are runs of letters and digits; underscores separate, as in PostgreSQL's parser.
-_WORD = re.compile(r"[^\W_]+")
-_HYPHENATED = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
+
+def _mark_class() -> str:
+    """Combining marks (Unicode Mn, Mc, Me) as a character-class body for ``re``.
+
+    Python's ``\\w`` leaves them out, which would cut "हिन्दी" into single letters.
+    """
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x300, 0x10000):
+        if unicodedata.category(chr(code)) in ("Mn", "Mc", "Me"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
+
+
+# Words are runs of letters, digits and combining marks. Underscores separate words, as in
+# PostgreSQL's parser: they are turned into spaces before matching.
+_WORD_CLASS = rf"[\w{_mark_class()}]"
+_WORD = re.compile(rf"{_WORD_CLASS}+")
+_HYPHENATED = re.compile(rf"{_WORD_CLASS}+(?:-{_WORD_CLASS}+)+")
 _SPECIAL = {"ß": "ss", "ẞ": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d"}
 _SPECIAL_CHARS = re.compile("[ßẞæœøłđ]")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
@@ -103,6 +121,8 @@ class Analyser:
             if "‐" in text or "‑" in text:
                 text = text.replace("‐", "-").replace("‑", "-")
         text = fold(text)
+        if "_" in text:
+            text = text.replace("_", " ")
         words = [word for word in _WORD.findall(text) if len(word) <= MAX_TOKEN_CHARS]
         if "-" in text:
             words.extend(

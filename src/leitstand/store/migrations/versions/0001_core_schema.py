@@ -154,12 +154,13 @@ def upgrade() -> None:
 def _sqlite_lexical_index() -> None:
     """FTS5 over the analysed text, kept in step with ``chunks`` by triggers.
 
-    The text is analysed by leitstand before it is stored, so FTS5 only splits on spaces.
+    The text is analysed by leitstand before it is stored (terms separated by spaces), so FTS5
+    must take each term as it is: the ``ascii`` tokenizer splits only at ASCII punctuation and
+    spaces, which analysed terms never contain, and needs no Unicode tables of its own.
     """
     op.execute(
         "CREATE VIRTUAL TABLE chunks_fts USING fts5("
-        "analysed, analysed_context, content='chunks', content_rowid='id', "
-        "tokenize='unicode61 remove_diacritics 0')"
+        "analysed, analysed_context, content='chunks', content_rowid='id', tokenize='ascii')"
     )
     op.execute(
         "CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN "
