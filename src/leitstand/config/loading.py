@@ -148,11 +148,11 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 def _lookup(data: Any, loc: tuple[int | str, ...]) -> tuple[bool, Any]:
     node = data
     for part in loc:
-        if isinstance(node, Mapping) and part in node:
+        if isinstance(node, str):
+            return False, None
+        try:
             node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
+        except (KeyError, IndexError, TypeError):
             return False, None
     return True, node
 

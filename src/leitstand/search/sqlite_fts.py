@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, text
@@ -21,10 +20,22 @@ def match_expression(terms: Sequence[str]) -> str:
 
 
 class SqliteLexicalIndex(LexicalIndex):
+    """FTS5 ranks with BM25 (k1 = 1.2, b = 0.75, fixed by SQLite) over two fields: the chunk's
+    text and its title and heading path, weighted by ``LexicalWeights.context_weight``."""
+
     dialect = "sqlite"
 
     def __init__(self, weights: LexicalWeights | None = None) -> None:
         self.weights = weights or LexicalWeights()
+        self._rank: ColumnElement[float] = literal_column(
+            f"bm25(chunks_fts, 1.0, {float(self.weights.context_weight)})"
+        )
+        self._query: Select[Any] = (
+            select(_FTS.c.rowid, self._rank.label("rank"))
+            .select_from(_FTS)
+            .where(text("chunks_fts MATCH :match"))
+            .order_by(self._rank)
+        )
 
     def search(
         self,
@@ -37,18 +48,8 @@ class SqliteLexicalIndex(LexicalIndex):
         expression = match_expression(terms)
         if not expression:
             return []
-        rank: ColumnElement[float] = literal_column(
-            f"bm25(chunks_fts, 1.0, {float(self.weights.context_weight)})"
-        )
-        query: Select[Any] = (
-            select(_FTS.c.rowid, rank.label("rank"))
-            .select_from(_FTS)
-            .where(text("chunks_fts MATCH :match"))
-            .order_by(rank)
-            .limit(limit)
-        )
+        query = self._query.limit(limit)
         if filters:
-            query = query.join(Chunk, Chunk.id == _FTS.c.rowid)
-            query = filters.apply(query, Chunk.document_id)
+            query = filters.apply(query.join(Chunk, Chunk.id == _FTS.c.rowid), Chunk.document_id)
         rows = session.execute(query, {"match": expression}).all()
         return [ScoredChunk(int(row[0]), -float(row[1])) for row in rows]
