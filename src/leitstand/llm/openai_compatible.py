@@ -244,12 +244,16 @@ class OpenAICompatibleChat(ChatModel):
 
     def _read_stream(self, response: httpx.Response, reader: ChunkReader) -> Iterator[ChatDelta]:
         try:
-            for event in iter_events(response.iter_lines()):
+            lines = response.iter_lines()
+            for event in iter_events(lines):
                 delta = reader.feed(event)
                 if delta is not None:
                     yield delta
                 if reader.done:
                     break
+            # Read to the end of the body so the connection goes back to the pool.
+            for _ in lines:
+                pass
         except StreamError as exc:
             raise ModelError(
                 f"model '{self.name}' reported an error while answering: {self._scrub(str(exc))}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -66,29 +67,38 @@ class PromptTemplate:
         return template
 
     def compile(self) -> jinja2.Template:
-        try:
-            return _environment.from_string(self.text)
-        except jinja2.TemplateSyntaxError as exc:
-            raise ConfigError(
-                f"prompt template {self.name!r} has a syntax error on line {exc.lineno}: "
-                f"{exc.message}"
-            ) from exc
+        return _compiled(self.name, self.text)
 
     def render(self, **variables: Any) -> list[ChatMessage]:
         try:
             rendered = self.compile().render(**variables)
         except jinja2.UndefinedError as exc:
             raise ConfigError(f"prompt template {self.name!r}: {exc.message}") from exc
-        parts = _SECTION.split(rendered)
-        messages: list[ChatMessage] = []
-        if parts[0].strip():
-            messages.append(ChatMessage("system", parts[0].strip()))
-        for role, body in zip(parts[1::2], parts[2::2], strict=True):
-            if body.strip():
-                messages.append(ChatMessage(_role(role), body.strip()))
-        if not any(message.role == "user" for message in messages):
-            raise ConfigError(f"prompt template {self.name!r} renders no [user] section")
-        return messages
+        return _messages(self.name, rendered)
+
+
+@lru_cache(maxsize=64)
+def _compiled(name: str, text: str) -> jinja2.Template:
+    """Templates are compiled once per content (compiling costs milliseconds)."""
+    try:
+        return _environment.from_string(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(
+            f"prompt template {name!r} has a syntax error on line {exc.lineno}: {exc.message}"
+        ) from exc
+
+
+def _messages(name: str, rendered: str) -> list[ChatMessage]:
+    parts = _SECTION.split(rendered)
+    messages: list[ChatMessage] = []
+    if parts[0].strip():
+        messages.append(ChatMessage("system", parts[0].strip()))
+    for role, body in zip(parts[1::2], parts[2::2], strict=True):
+        if body.strip():
+            messages.append(ChatMessage(_role(role), body.strip()))
+    if not any(message.role == "user" for message in messages):
+        raise ConfigError(f"prompt template {name!r} renders no [user] section")
+    return messages
 
 
 def _role(name: str) -> Role:

@@ -70,7 +70,8 @@ def _mark_class() -> str:
 # PostgreSQL's parser: they are turned into spaces before matching.
 _WORD_CLASS = rf"[\w{_mark_class()}]"
 _WORD = re.compile(rf"{_WORD_CLASS}+")
-_HYPHENATED = re.compile(rf"{_WORD_CLASS}+(?:-{_WORD_CLASS}+)+")
+# Anchored at a word start, so the search does not retry inside every word.
+_HYPHENATED = re.compile(rf"(?<!{_WORD_CLASS}){_WORD_CLASS}+(?:-{_WORD_CLASS}+)+")
 _SPECIAL = {"ß": "ss", "ẞ": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d"}
 _SPECIAL_CHARS = re.compile("[ßẞæœøłđ]")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Connection, Select, exists, select
 from sqlalchemy.orm import Session
 
 from leitstand.store.models import Document, DocumentTag, Source
@@ -70,7 +70,7 @@ class LexicalIndex(ABC):
     @abstractmethod
     def search(
         self,
-        session: Session,
+        session: Session | Connection,
         terms: Sequence[str],
         *,
         limit: int,

@@ -38,6 +38,7 @@ from sqlalchemy import (
     CTE,
     ColumnClause,
     ColumnElement,
+    Connection,
     Float,
     Integer,
     Select,
@@ -223,7 +224,7 @@ class PostgresLexicalIndex(LexicalIndex):
 
     def search(
         self,
-        session: Session,
+        session: Session | Connection,
         terms: Sequence[str],
         *,
         limit: int,

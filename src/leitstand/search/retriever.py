@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from leitstand.search.analyser import Analyser
@@ -118,8 +118,9 @@ class Retriever:
     ) -> SearchResult:
         language, terms = self.analyse_query(query)
         with self.db.read() as session:
-            scored = self.index.search(session, terms, limit=k, filters=filters)
-            hits = self._load(session, scored)
+            connection = session.connection()  # Core statements: no ORM work per search
+            scored = self.index.search(connection, terms, limit=k, filters=filters)
+            hits = self._load(connection, scored)
         if trace is not None:
             trace.set(query_language=language)
         return SearchResult(query=query, language=language, terms=terms, hits=hits)
@@ -142,39 +143,19 @@ class Retriever:
         return (str(row[0] or ""), str(row[1] or "")) if row else ("", "")
 
     @staticmethod
-    def _load(session: Session, scored: list[ScoredChunk]) -> list[Hit]:
+    def _load(connection: Connection | Session, scored: list[ScoredChunk]) -> list[Hit]:
         if not scored:
             return []
-        ids = [item.chunk_id for item in scored]
-        rows = session.execute(
-            select(
-                Chunk.id,
-                Chunk.document_id,
-                Chunk.text,
-                Chunk.heading,
-                Chunk.start_char,
-                Chunk.end_char,
-                Chunk.page_start,
-                Chunk.page_end,
-                Chunk.language,
-                Document.title,
-                Document.path,
-                Document.uri,
-                Source.name,
-            )
-            .join(Document, Document.id == Chunk.document_id)
-            .join(Source, Source.id == Document.source_id)
-            .where(Chunk.id.in_(ids))
-        ).all()
+        rows = connection.execute(_LOAD, {"ids": [item.chunk_id for item in scored]}).all()
         by_id = {row[0]: row for row in rows}
         hits = []
         for item in scored:
             row = by_id.get(item.chunk_id)
-            if row is None:  # deleted between index lookup and load
+            if row is None:  # deleted between the index lookup and now
                 continue
             hits.append(
                 Hit(
-                    chunk_id=row[0],
+                    chunk_id=item.chunk_id,
                     document_id=row[1],
                     score=item.score,
                     text=row[2],
@@ -191,3 +172,26 @@ class Retriever:
                 )
             )
         return hits
+
+
+# Built once: the passages behind a list of chunk ids.
+_LOAD = (
+    select(
+        Chunk.id,
+        Chunk.document_id,
+        Chunk.text,
+        Chunk.heading,
+        Chunk.start_char,
+        Chunk.end_char,
+        Chunk.page_start,
+        Chunk.page_end,
+        Chunk.language,
+        Document.title,
+        Document.path,
+        Document.uri,
+        Source.name,
+    )
+    .join(Document, Document.id == Chunk.document_id)
+    .join(Source, Source.id == Document.source_id)
+    .where(Chunk.id.in_(bindparam("ids", expanding=True)))
+)

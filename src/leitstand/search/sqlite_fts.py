@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    column,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from leitstand.search.base import LexicalIndex, LexicalWeights, ScoredChunk, SearchFilters
@@ -39,7 +48,7 @@ class SqliteLexicalIndex(LexicalIndex):
 
     def search(
         self,
-        session: Session,
+        session: Session | Connection,
         terms: Sequence[str],
         *,
         limit: int,
