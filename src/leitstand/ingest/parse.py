@@ -31,7 +31,17 @@ class ParsedFile:
     text: str
     metadata: dict[str, Any]
     chunks: list[dict[str, Any]]
+    """Chunk rows without their text: it is ``text[start_char:end_char]``, cut by the writer
+    (so it does not travel twice between processes)."""
     warnings: list[str] = field(default_factory=list)
+
+    def chunk_rows(self, document_id: int) -> list[dict[str, Any]]:
+        """The rows for the chunks table."""
+        text = self.text
+        return [
+            {"document_id": document_id, "text": text[c["start_char"] : c["end_char"]], **c}
+            for c in self.chunks
+        ]
 
 
 PIPELINE_VERSION = "3"
@@ -106,7 +116,6 @@ def parse_file(
         chunks.append(
             {
                 "ordinal": ordinal,
-                "text": chunk_text,
                 "analysed": " ".join(terms),
                 "analysed_context": context_terms,
                 "heading": span.heading,

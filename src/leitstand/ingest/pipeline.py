@@ -12,6 +12,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -38,6 +40,7 @@ BATCH_CHUNKS = 2000
 _DOCUMENTS = cast(Table, Document.__table__)
 _CHUNKS = cast(Table, Chunk.__table__)
 _TAGS = cast(Table, DocumentTag.__table__)
+_CHUNK_COLUMNS = tuple(column.name for column in _CHUNKS.columns if column.name != "id")
 BATCH_SECONDS = 1.0
 
 
@@ -131,7 +134,12 @@ class _Candidate:
 
 
 class _BatchWriter:
-    """Collects parsed files and writes them in transactions of a few thousand chunks."""
+    """Collects parsed files and writes them in transactions of a few thousand chunks.
+
+    Writing happens in a thread of its own, so the next files are parsed while a batch goes
+    into the database (SQLite and PostgreSQL release the GIL while they work). At most two
+    batches wait; ``close()`` writes the rest and re-raises a write error.
+    """
 
     def __init__(
         self,
@@ -151,6 +159,12 @@ class _BatchWriter:
         self.chunks = 0
         self.last_write = time.monotonic()
         self.write_ms = 0.0
+        self._queue: queue.Queue[tuple[list[ParsedFile], list[tuple[int, int]]] | None] = (
+            queue.Queue(maxsize=2)
+        )
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="leitstand-ingest-writer")
+        self._thread.start()
 
     def add(self, outcome: ParseOutcome) -> str:
         rel = outcome.task.rel
@@ -175,11 +189,35 @@ class _BatchWriter:
         return status
 
     def flush(self) -> None:
-        self.write_ms += self.ingestor._flush(
-            self.source_id, self.batch, self.touched, self.tags, self.report
-        )
+        """Hand the collected files to the writer thread."""
+        if self._error is not None:
+            raise self._error
+        if self.batch or self.touched:
+            self._queue.put((self.batch, self.touched))
         self.batch, self.touched, self.chunks = [], [], 0
         self.last_write = time.monotonic()
+
+    def close(self) -> None:
+        """Write what is left and wait for the writer; raises its error, if it had one."""
+        try:
+            self.flush()
+        finally:
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain; the error is raised in the parsing thread
+            batch, touched = item
+            try:
+                self.write_ms += self.ingestor._flush(
+                    self.source_id, batch, touched, self.tags, self.report
+                )
+            except BaseException as exc:
+                self._error = exc
 
 
 class Ingestor:
@@ -301,9 +339,11 @@ class Ingestor:
         with trace.span("parse", files=len(tasks), workers=0) as span:
             processor = FileProcessor(self.options, self.settings.workers)
             writer = _BatchWriter(self, source_id, stored, tags, report)
-            for outcome in processor.run(tasks):
-                advance(outcome.task.rel, writer.add(outcome))
-            writer.flush()
+            try:
+                for outcome in processor.run(tasks):
+                    advance(outcome.task.rel, writer.add(outcome))
+            finally:
+                writer.close()
             span.set(
                 workers=processor.workers if len(tasks) >= POOL_MIN_FILES else 1,
                 write_ms=round(writer.write_ms, 1),
@@ -482,15 +522,25 @@ class Ingestor:
             tag_rows: list[dict[str, Any]] = []
             for parsed in batch:
                 document_id = self._upsert_document(connection, source_id, parsed)
-                chunk_rows.extend({"document_id": document_id, **c} for c in parsed.chunks)
+                chunk_rows.extend(parsed.chunk_rows(document_id))
                 tag_rows.extend({"document_id": document_id, "tag": t} for t in sorted(set(tags)))
-            # Core executemany rather than ORM objects: this is the hot loop of ingestion.
             if chunk_rows:
-                connection.execute(insert(_CHUNKS), chunk_rows)
+                self._insert_chunks(connection, chunk_rows)
             if tag_rows:
                 connection.execute(insert(_TAGS), tag_rows)
             report.chunks_written += len(chunk_rows)
         return (time.perf_counter() - started) * 1000
+
+    def _insert_chunks(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        """The hot loop of ingestion: one executemany straight to the driver (chunk columns
+        are plain numbers and strings, so SQLAlchemy's per-value processing is not needed)."""
+        columns = _CHUNK_COLUMNS
+        marker = "?" if self.db.is_sqlite else "%s"
+        statement = (
+            f"INSERT INTO chunks ({', '.join(columns)}) "
+            f"VALUES ({', '.join(marker for _ in columns)})"
+        )
+        connection.exec_driver_sql(statement, [tuple(row[c] for c in columns) for row in rows])
 
     def _upsert_document(self, connection: Connection, source_id: int, parsed: ParsedFile) -> int:
         """Insert or update one document row; an update also drops its old chunks and tags."""
