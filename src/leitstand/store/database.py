@@ -122,36 +122,32 @@ class Database:
         try:
             if self._stored_revision() == head_revision():
                 return []  # the common case, answered without importing Alembic
+            return self._upgrade()
         except OperationalError as exc:
             raise StorageError(
                 f"cannot open the database {self.url.render_as_string(hide_password=True)}: "
                 f"{exc.orig}",
                 hint="check database_url in leitstand.yaml and that the server is running",
             ) from exc
+
+    def _upgrade(self) -> list[str]:
         from alembic import command
         from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
-        try:
-            with self.engine.connect() as plain:
-                connection = plain.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-                config = _alembic_config(connection)
-                script = ScriptDirectory.from_config(config)
-                before = MigrationContext.configure(connection).get_current_revision()
-                command.upgrade(config, "head")
-                connection.commit()
-                applied = [
-                    rev.revision
-                    for rev in script.iterate_revisions("head", before or "base")
-                    if rev.revision != before
-                ]
-                return list(reversed(applied))
-        except OperationalError as exc:
-            raise StorageError(
-                f"cannot open the database {self.url.render_as_string(hide_password=True)}: "
-                f"{exc.orig}",
-                hint="check database_url in leitstand.yaml and that the server is running",
-            ) from exc
+        with self.engine.connect() as plain:
+            connection = plain.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+            config = _alembic_config(connection)
+            script = ScriptDirectory.from_config(config)
+            before = MigrationContext.configure(connection).get_current_revision()
+            command.upgrade(config, "head")
+            connection.commit()
+            applied = [
+                rev.revision
+                for rev in script.iterate_revisions("head", before or "base")
+                if rev.revision != before
+            ]
+            return list(reversed(applied))
 
     def _stored_revision(self) -> str | None:
         with self.engine.connect() as connection:
