@@ -17,7 +17,11 @@ from typing import Any
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The shared datasets and seed articles live next to the checkout (../shared), as in CI;
+# LEITSTAND_SHARED_DIR points elsewhere, e.g. for a clone in another folder.
+SHARED = Path(
+    os.environ.get("LEITSTAND_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared"
+)
 DATASETS = SHARED / "datasets"
 SEEDS = SHARED / "seeds"
 
