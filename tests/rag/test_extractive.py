@@ -96,3 +96,13 @@ def test_near_duplicates_are_not_repeated(answerer: ExtractiveAnswerer) -> None:
     same = "Die Hotelkosten werden bis 120 Euro pro Nacht erstattet."
     chosen = answerer.select("Hotelkosten pro Nacht?", "de", [hit(1, same), hit(2, same + " ")])
     assert len(chosen) == 1
+
+
+def test_an_faq_question_is_not_its_own_answer(answerer: ExtractiveAnswerer) -> None:
+    text = (
+        "Was bedeutet der Fehlercode E42? E42 meldet eine Übertemperatur des Motors. Prüfen "
+        "Sie den Lüfter und die Umgebungstemperatur."
+    )
+    chosen = answerer.select("Was bedeutet der Fehlercode E42?", "de", [hit(1, text)])
+    assert chosen[0].text == "E42 meldet eine Übertemperatur des Motors."
+    assert all(not c.text.endswith("?") for c in chosen)

@@ -127,6 +127,8 @@ class ExtractiveAnswerer:
             elif length > 60:
                 score *= 0.8
             if candidate.text.rstrip().endswith("?"):
+                if len(candidate.terms - wanted) <= 1:
+                    continue  # the question itself, e.g. in an FAQ: it answers nothing
                 score *= QUESTION_FACTOR
             subject = subjects[hit.language]
             if subject and _starts_with(self.analyser.terms(candidate.text, hit.language), subject):
