@@ -68,7 +68,3 @@ class SecretRef(BaseModel):
 
     def __repr__(self) -> str:
         return f"SecretRef({self.describe()})"
-
-    def to_yaml(self) -> dict[str, str]:
-        """The form the reference takes in leitstand.yaml."""
-        return {"$env": self.env} if self.env else {"$file": str(self.file)}

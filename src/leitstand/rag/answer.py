@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from leitstand.llm.base import Usage
@@ -63,7 +63,6 @@ class Answer:
     prompt_hash: str | None = None
     usage: Usage | None = None
     answered: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def footnotes(self) -> str:
         if not self.sources:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Select, exists, select
@@ -59,7 +59,6 @@ class LexicalWeights:
     k1: float = 1.2
     b: float = 0.75
     context_weight: float = 1.5
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class LexicalIndex(ABC):
