@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from leitstand.llm.base import ChatMessage, ChatOptions
     from leitstand.rag.answer import Answer, SourceRef
     from leitstand.rag.pipeline import StreamEvent
-    from leitstand.search.retriever import Hit, SearchResult
+    from leitstand.search.hits import Hit
+    from leitstand.search.retriever import SearchResult
 
 _EXPORTS: dict[str, str] = {
     "Answer": "leitstand.rag.answer",
@@ -35,7 +36,7 @@ _EXPORTS: dict[str, str] = {
     "ChatOptions": "leitstand.llm.base",
     "Config": "leitstand.config",
     "ConfigError": "leitstand.errors",
-    "Hit": "leitstand.search.retriever",
+    "Hit": "leitstand.search.hits",
     "IngestFileError": "leitstand.errors",
     "IngestProgress": "leitstand.ingest.pipeline",
     "IngestReport": "leitstand.ingest.pipeline",

@@ -28,8 +28,9 @@ from leitstand.rag.answer import Answer
 from leitstand.rag.pipeline import AnswerService, StreamEvent
 from leitstand.search.analyser import Analyser
 from leitstand.search.base import LexicalWeights, SearchFilters
+from leitstand.search.hits import Hit
 from leitstand.search.indexes import lexical_index_for
-from leitstand.search.retriever import Hit, Retriever, SearchResult
+from leitstand.search.retriever import Retriever, SearchResult
 from leitstand.store.database import Database
 from leitstand.store.models import Chunk, Document, Source
 from leitstand.text.language import LanguageDetector

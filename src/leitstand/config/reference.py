@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import types
 from collections.abc import Iterator
@@ -11,13 +12,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from leitstand.config.settings import ModelSettings, Settings, UseCaseSettings
-
-_MAPPED_MODELS: dict[str, type[BaseModel]] = {
-    "models": ModelSettings,
-    "use_cases": UseCaseSettings,
-}
-
+from leitstand.config.settings import Settings
 
 _SIMPLE_NAMES = {
     "SecretRef": 'secret ({"$env": NAME})',
@@ -61,6 +56,15 @@ def _default(field: FieldInfo) -> Any:
     return value
 
 
+def _mapped_model(annotation: Any) -> type[BaseModel] | None:
+    """The value model of a ``dict[str, SomeSettings]`` field, else None."""
+    if get_origin(annotation) is dict:
+        value = get_args(annotation)[1]
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            return value
+    return None
+
+
 def iter_settings(
     model: type[BaseModel] = Settings, prefix: str = ""
 ) -> Iterator[tuple[str, FieldInfo, bool]]:
@@ -68,12 +72,13 @@ def iter_settings(
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         annotation = field.annotation
+        mapped = _mapped_model(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             yield key, field, True
             yield from iter_settings(annotation, f"{key}.")
-        elif name in _MAPPED_MODELS and model is Settings:
+        elif mapped is not None:
             yield key, field, True
-            yield from iter_settings(_MAPPED_MODELS[name], f"{key}.<name>.")
+            yield from iter_settings(mapped, f"{key}.<name>.")
         else:
             yield key, field, False
 
@@ -103,8 +108,8 @@ def reference_markdown() -> str:
     for key, field, is_section in entries:
         if is_section:
             annotation = field.annotation
-            model = annotation if isinstance(annotation, type) else _MAPPED_MODELS.get(key)
-            about = (model.__doc__ or "").strip() if model else ""
+            model = annotation if isinstance(annotation, type) else _mapped_model(annotation)
+            about = inspect.cleandoc(model.__doc__ or "") if model else ""
             lines += ["", f"## `{key}`", "", about or field.description or "", "", *header]
         elif "." in key:
             lines.append(_row(key, field))

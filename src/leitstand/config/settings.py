@@ -58,7 +58,33 @@ class IngestSettings(_Section):
     )
 
 
-class RetrievalSettings(_Section):
+class RetrievalProfile(_Section):
+    """How lexical and dense results are fused and refined; the defaults, or one collection's.
+
+    ``leitstand eval tune`` measures these on a golden set and writes the winners under
+    ``retrieval.collections.<source>``.
+    """
+
+    fusion: Literal["weighted", "rrf"] = Field(
+        "weighted",
+        description="weighted: min-max normalised scores, summed with weights; rrf: reciprocal "
+        "rank fusion.",
+    )
+    dense_weight: float = Field(
+        0.3, ge=0, le=1, description="Share of the dense score in weighted fusion."
+    )
+    rrf_k: int = Field(60, ge=1, le=1000, description="The k of reciprocal rank fusion.")
+    expansion: Literal["none", "prf", "multi-query", "hyde"] = Field(
+        "none",
+        description="Query expansion: pseudo-relevance feedback (lexical), or multi-query / HyDE "
+        "through the use case's chat model.",
+    )
+    reranker: Literal["none", "proximity", "cross-encoder", "llm"] = Field(
+        "none", description="Re-ranking of the fused candidates."
+    )
+
+
+class RetrievalSettings(RetrievalProfile):
     """How a question finds its passages."""
 
     top_k: int = Field(5, ge=1, le=100, description="Chunks handed to the answerer per question.")
@@ -67,6 +93,90 @@ class RetrievalSettings(_Section):
         ge=0,
         le=10,
         description="Weight of a chunk's title and heading path relative to its text in BM25.",
+    )
+    mode: Literal["auto", "lexical", "dense", "hybrid"] = Field(
+        "auto",
+        description="auto: hybrid when an embedding model is available, else lexical.",
+    )
+    candidates: int = Field(
+        100, ge=1, le=2000, description="Chunks each retriever contributes before fusion."
+    )
+    rerank_depth: int = Field(
+        30, ge=1, le=500, description="Fused candidates the re-ranker looks at."
+    )
+    prf_documents: int = Field(
+        5, ge=1, le=50, description="Pseudo-relevance feedback: top chunks taken as relevant."
+    )
+    prf_terms: int = Field(
+        10, ge=1, le=100, description="Pseudo-relevance feedback: expansion terms added."
+    )
+    prf_weight: float = Field(
+        0.5, ge=0, le=1, description="Pseudo-relevance feedback: weight of the expansion."
+    )
+    cross_encoder: Path | None = Field(
+        None, description="Folder of a local cross-encoder model for reranker: cross-encoder."
+    )
+    collections: dict[str, RetrievalProfile] = Field(
+        default_factory=dict,
+        description="Per source: fusion and refinement that beat the defaults on its golden set.",
+    )
+
+    def profile(self, source: str | None = None) -> RetrievalProfile:
+        """The settings for one collection (source), or the defaults."""
+        if source is not None and source in self.collections:
+            return self.collections[source]
+        return RetrievalProfile(
+            fusion=self.fusion,
+            dense_weight=self.dense_weight,
+            rrf_k=self.rrf_k,
+            expansion=self.expansion,
+            reranker=self.reranker,
+        )
+
+
+class EmbeddingSettings(_Section):
+    """The embedding model for dense retrieval (optional)."""
+
+    provider: Literal["auto", "none", "local", "openai"] = Field(
+        "auto",
+        description="auto: the local model when `leitstand[local]` and a model are installed, "
+        "else none; openai: any OpenAI-compatible /v1/embeddings endpoint.",
+    )
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="local: a folder with a sentence-transformers model, or the name of an "
+        "installed model package; openai: the model name the endpoint expects.",
+    )
+    base_url: str | None = Field(
+        None, description="openai: base URL, e.g. http://localhost:11434/v1."
+    )
+    api_key: SecretRef | None = Field(
+        None, description='openai: key by reference, e.g. {"$env": "OPENAI_API_KEY"}.'
+    )
+    batch_size: int = Field(32, ge=1, le=4096, description="Texts per embedding call.")
+    timeout_s: float = Field(60.0, gt=0, description="openai: timeout of one request.")
+    max_retries: int = Field(3, ge=0, le=10, description="openai: retries on 429, 5xx, timeouts.")
+    query_prefix: str = Field("", description="Prepended to queries (e.g. 'query: ' for E5).")
+    document_prefix: str = Field("", description="Prepended to passages (e.g. 'passage: ').")
+
+
+class AssemblySettings(_Section):
+    """How retrieved chunks become the context of an answer."""
+
+    max_tokens: int = Field(
+        2000, ge=100, le=200_000, description="Token budget of the context (estimated)."
+    )
+    mmr_lambda: float = Field(
+        0.7, ge=0, le=1, description="MMR: 1 ranks by relevance only, lower values add variety."
+    )
+    merge_neighbours: bool = Field(
+        True, description="Adjacent chunks of one document become one passage."
+    )
+    near_duplicate_threshold: float = Field(
+        0.85,
+        ge=0.5,
+        le=1,
+        description="Estimated Jaccard similarity above which chunks count as duplicates.",
     )
 
 
@@ -140,6 +250,9 @@ class UseCaseSettings(_Section):
     languages: list[LanguageCode] = Field(
         default_factory=list, description="Only documents in these languages are searched."
     )
+    max_context_tokens: int | None = Field(
+        None, ge=100, le=200_000, description="Overrides assembly.max_tokens for this use case."
+    )
 
 
 class ServerSettings(_Section):
@@ -190,6 +303,12 @@ class Settings(_Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingestion.")
     retrieval: RetrievalSettings = Field(
         default_factory=RetrievalSettings, description="Retrieval."
+    )
+    embeddings: EmbeddingSettings = Field(
+        default_factory=EmbeddingSettings, description="Embeddings."
+    )
+    assembly: AssemblySettings = Field(
+        default_factory=AssemblySettings, description="Context assembly."
     )
     answer: AnswerSettings = Field(default_factory=AnswerSettings, description="Answering.")
     models: dict[str, ModelSettings] = Field(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leitstand.llm.base import Usage
-from leitstand.search.retriever import Hit
+from leitstand.search.hits import Hit
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 

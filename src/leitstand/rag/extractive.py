@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from leitstand.ingest.chunker import LIST_MARKER
 from leitstand.search.analyser import Analyser
-from leitstand.search.retriever import Hit
+from leitstand.search.hits import Hit
 from leitstand.text.sentences import sentence_spans
 
 MIN_SENTENCE_CHARS = 15

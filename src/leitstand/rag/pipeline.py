@@ -20,7 +20,8 @@ from leitstand.rag.answer import NO_ANSWER, Answer, SourceRef, cited_numbers, lo
 from leitstand.rag.extractive import ExtractiveAnswerer
 from leitstand.search.analyser import Analyser
 from leitstand.search.base import SearchFilters
-from leitstand.search.retriever import Hit, Retriever
+from leitstand.search.hits import Hit
+from leitstand.search.retriever import Retriever
 from leitstand.store.database import Database
 from leitstand.trace.recorder import ActiveTrace, Tracer
 
@@ -149,8 +150,9 @@ class AnswerService:
     ) -> tuple[str, list[Hit]]:
         k = use_case.settings.top_k or self.settings.retrieval.top_k
         with trace.span("retrieve", k=k) as span:
-            result = self.retriever.search(question, k=k, filters=use_case.filters)
+            result = self.retriever.search(question, k=k, filters=use_case.filters, trace=trace)
             span.set(
+                mode=result.mode,
                 language=result.language,
                 terms=result.terms,
                 chunks=[{"id": h.chunk_id, "score": round(h.score, 4)} for h in result.hits],

@@ -1,68 +1,39 @@
-"""The retriever: analyse the question, ask the lexical index, return cited passages."""
+"""The retriever: analyse the question, search, fuse, refine, return cited passages."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from leitstand.config.settings import RetrievalProfile, RetrievalSettings
 from leitstand.search.analyser import Analyser
 from leitstand.search.base import LexicalIndex, ScoredChunk, SearchFilters
+from leitstand.search.fusion import rrf_fusion, weighted_fusion
+from leitstand.search.hits import Hit
+from leitstand.search.rerank.base import Reranker, RerankQuery
 from leitstand.store.database import Database
 from leitstand.store.models import Chunk, Document, Source
 from leitstand.text.language import LanguageDetector
-from leitstand.trace.recorder import ActiveTrace
+from leitstand.trace.recorder import ActiveTrace, SpanRecord
 
 LANGUAGE_CACHE_SECONDS = 10.0
 
 
-@dataclass(frozen=True)
-class Hit:
-    """A retrieved chunk with everything a citation needs."""
-
-    chunk_id: int
-    document_id: int
-    score: float
-    text: str
-    heading: str
-    start_char: int
-    end_char: int
-    page_start: int | None
-    page_end: int | None
-    language: str
-    title: str
-    path: str
-    uri: str
-    source: str
-
-    def location(self) -> str:
-        """Where the passage is: "page 3", "pages 3–4" or "characters 120–980"."""
-        if self.page_start is not None:
-            if self.page_end is not None and self.page_end != self.page_start:
-                return f"pages {self.page_start}–{self.page_end}"
-            return f"page {self.page_start}"
-        return f"characters {self.start_char}–{self.end_char}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "chunk_id": self.chunk_id,
-            "document_id": self.document_id,
-            "score": round(self.score, 4),
-            "source": self.source,
-            "path": self.path,
-            "title": self.title,
-            "uri": self.uri,
-            "heading": self.heading,
-            "page_start": self.page_start,
-            "page_end": self.page_end,
-            "start_char": self.start_char,
-            "end_char": self.end_char,
-            "language": self.language,
-            "text": self.text,
-        }
+@contextmanager
+def _span(trace: ActiveTrace | None, name: str, **attributes: Any) -> Iterator[SpanRecord]:
+    """A span of the request's trace, or a throw-away record when there is no trace."""
+    if trace is None:
+        yield SpanRecord(0, None, name, datetime.now(UTC), 0.0, attributes=attributes)
+        return
+    with trace.span(name, **attributes) as span:
+        yield span
 
 
 @dataclass
@@ -71,22 +42,61 @@ class SearchResult:
     language: str
     terms: list[str]
     hits: list[Hit]
+    mode: str = "lexical"
+
+
+class DenseSearch(Protocol):
+    """What the retriever needs from dense retrieval (see ``search/dense.py``)."""
+
+    def search(
+        self, query: str, *, limit: int, filters: SearchFilters | None = None
+    ) -> list[ScoredChunk]: ...
+
+
+class QueryExpander(Protocol):
+    """Pseudo-relevance feedback: more terms from the first results (``search/expansion.py``)."""
+
+    def expand(
+        self, terms: Sequence[str], language: str, feedback: Sequence[str], *, count: int
+    ) -> list[str]: ...
 
 
 class Retriever:
+    """Question in, passages out: lexical and (when configured) dense retrieval, fused,
+    optionally expanded and re-ranked, as ``retrieval`` in leitstand.yaml says."""
+
     def __init__(
         self,
         db: Database,
         index: LexicalIndex,
         analyser: Analyser,
         detector: LanguageDetector,
+        *,
+        settings: RetrievalSettings | None = None,
+        dense: DenseSearch | None = None,
+        expander: QueryExpander | None = None,
+        rerankers: Mapping[str, Reranker] | None = None,
     ) -> None:
         self.db = db
         self.index = index
         self.analyser = analyser
         self.detector = detector
+        self.settings = settings or RetrievalSettings()
+        self.dense = dense
+        self.expander = expander
+        self.rerankers = dict(rerankers or {})
         self._languages: tuple[str, ...] = ()
         self._languages_at = -1e9
+
+    @property
+    def mode(self) -> str:
+        """The retrieval mode in effect: ``auto`` resolved by what is available."""
+        wanted = self.settings.mode
+        if wanted == "auto":
+            return "hybrid" if self.dense is not None else "lexical"
+        if wanted in ("dense", "hybrid") and self.dense is None:
+            return "lexical"
+        return wanted
 
     def indexed_languages(self) -> tuple[str, ...]:
         """Languages of the stored documents (cached for a few seconds)."""
@@ -115,15 +125,72 @@ class Retriever:
         k: int,
         filters: SearchFilters | None = None,
         trace: ActiveTrace | None = None,
+        profile: RetrievalProfile | None = None,
     ) -> SearchResult:
         language, terms = self.analyse_query(query)
+        if profile is None:
+            single = filters.sources[0] if filters and len(filters.sources) == 1 else None
+            profile = self.settings.profile(single)
+        mode = self.mode
+        depth = max(k, self.settings.rerank_depth if profile.reranker != "none" else k)
+        candidates = max(self.settings.candidates, depth)
+        lists: dict[str, list[ScoredChunk]] = {}
         with self.db.read() as session:
             connection = session.connection()  # Core statements: no ORM work per search
-            scored = self.index.search(connection, terms, limit=k, filters=filters)
-            hits = self._load(connection, scored)
-        if trace is not None:
-            trace.set(query_language=language)
-        return SearchResult(query=query, language=language, terms=terms, hits=hits)
+            if mode in ("lexical", "hybrid"):
+                with _span(trace, "lexical") as span:
+                    lists["lexical"] = self._lexical(
+                        connection, terms, language, candidates, filters, profile
+                    )
+                    span.set(terms=terms, found=len(lists["lexical"]))
+            if mode in ("dense", "hybrid") and self.dense is not None:
+                with _span(trace, "dense") as span:
+                    lists["dense"] = self.dense.search(query, limit=candidates, filters=filters)
+                    span.set(found=len(lists["dense"]))
+            fused = self._fuse(lists, profile)
+            hits = self._load(connection, fused[:depth])
+        reranker = self.rerankers.get(profile.reranker) if profile.reranker != "none" else None
+        if reranker is not None and hits:
+            with _span(trace, "rerank", reranker=reranker.name):
+                hits = reranker.rerank(RerankQuery(query, language, tuple(terms)), hits)
+        return SearchResult(query=query, language=language, terms=terms, hits=hits[:k], mode=mode)
+
+    def _lexical(
+        self,
+        connection: Connection,
+        terms: list[str],
+        language: str,
+        limit: int,
+        filters: SearchFilters | None,
+        profile: RetrievalProfile,
+    ) -> list[ScoredChunk]:
+        first = self.index.search(connection, terms, limit=limit, filters=filters)
+        if profile.expansion != "prf" or self.expander is None or not first:
+            return first
+        feedback = (
+            connection.execute(
+                _ANALYSED, {"ids": [item.chunk_id for item in first[: self.settings.prf_documents]]}
+            )
+            .scalars()
+            .all()
+        )
+        expanded = self.expander.expand(terms, language, feedback, count=self.settings.prf_terms)
+        if not expanded:
+            return first
+        second = self.index.search(connection, [*terms, *expanded], limit=limit, filters=filters)
+        weight = self.settings.prf_weight
+        return weighted_fusion({"q": first, "prf": second}, {"q": 1 - weight, "prf": weight})
+
+    def _fuse(
+        self, lists: dict[str, list[ScoredChunk]], profile: RetrievalProfile
+    ) -> list[ScoredChunk]:
+        present = {name: items for name, items in lists.items() if items}
+        if len(present) <= 1:
+            return next(iter(present.values()), [])
+        weights = {"lexical": 1 - profile.dense_weight, "dense": profile.dense_weight}
+        if profile.fusion == "rrf":
+            return rrf_fusion(present, weights, profile.rrf_k)
+        return weighted_fusion(present, weights)
 
     def chunk(self, chunk_id: int) -> Hit | None:
         with self.db.read() as session:
@@ -173,6 +240,9 @@ class Retriever:
             )
         return hits
 
+
+# Built once: the analysed text of chunks (feedback for query expansion).
+_ANALYSED = select(Chunk.analysed).where(Chunk.id.in_(bindparam("ids", expanding=True)))
 
 # Built once: the passages behind a list of chunk ids.
 _LOAD = (

@@ -1,0 +1,1 @@
+"""Embedding models for dense retrieval: local (sentence-transformers) or over HTTP."""

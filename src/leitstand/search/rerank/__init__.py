@@ -1,0 +1,1 @@
+"""Re-ranking of fused candidates: proximity (no model), cross-encoder, LLM."""

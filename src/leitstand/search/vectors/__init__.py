@@ -1,0 +1,1 @@
+"""Approximate nearest-neighbour indexes over the vectors stored in the database."""
