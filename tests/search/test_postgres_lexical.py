@@ -102,7 +102,8 @@ def test_sqlite_and_postgres_rank_alike(sqlite_url: str, pg_url: str) -> None:
                 assert on_postgres[key] == pytest.approx(score, rel=1e-6), (terms, key)
             for limit in (1, 3, 10):
                 top = _ranked(postgres, terms, limit=limit)
-                assert _ranked(postgres, terms, limit=limit, index=pruning) == top, terms
+                # Pruning may sum in another order: equal up to the last bits of a float.
+                _assert_same_top(top, _ranked(postgres, terms, limit=limit, index=pruning), terms)
                 _assert_same_top(_ranked(sqlite, terms, limit=limit), top, (terms, limit))
     finally:
         for corpus in corpora:

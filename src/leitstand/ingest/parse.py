@@ -44,7 +44,7 @@ class ParsedFile:
         ]
 
 
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "4"
 """Bump when normalisation, chunking or analysis change, so stored documents are redone."""
 
 
@@ -125,6 +125,7 @@ def parse_file(
                 "page_end": span.page_end,
                 "language": language,
                 "term_count": len(terms),
+                "text_hash": hashlib.sha256(chunk_text.encode("utf-8")).hexdigest(),
             }
         )
     return ParsedFile(

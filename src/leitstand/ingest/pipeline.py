@@ -541,7 +541,7 @@ class Ingestor:
             f"INSERT INTO chunks ({', '.join(columns)}) "  # noqa: S608
             f"VALUES ({', '.join(marker for _ in columns)})"
         )
-        connection.exec_driver_sql(statement, [tuple(row[c] for c in columns) for row in rows])
+        connection.exec_driver_sql(statement, [tuple(row.get(c) for c in columns) for row in rows])
 
     def _upsert_document(self, connection: Connection, source_id: int, parsed: ParsedFile) -> int:
         """Insert or update one document row; an update also drops its old chunks and tags."""

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -125,8 +126,62 @@ class Chunk(Base):
     page_end: Mapped[int | None] = mapped_column(Integer)
     language: Mapped[str] = mapped_column(String(8))
     term_count: Mapped[int] = mapped_column(Integer)
+    text_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)
 
     document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class EmbeddingModel(Base):
+    """An embedding model with vectors in this database."""
+
+    __tablename__ = "embedding_models"
+
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    dimensions: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+
+class ChunkVector(Base):
+    """A chunk's vector under one model (float32, little-endian)."""
+
+    __tablename__ = "chunk_vectors"
+    __table_args__ = (Index("ix_chunk_vectors_model", "model", "chunk_id"),)
+
+    chunk_id: Mapped[int] = mapped_column(
+        ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(
+        ForeignKey("embedding_models.name", ondelete="CASCADE"), primary_key=True
+    )
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class EmbeddingCacheEntry(Base):
+    """A vector by model and text hash: unchanged texts are never embedded twice."""
+
+    __tablename__ = "embedding_cache"
+
+    model: Mapped[str] = mapped_column(String(300), primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VectorDeletion(Base):
+    """Deleted vectors, logged by a trigger, so HNSW files can follow deletions."""
+
+    __tablename__ = "vector_deletions"
+    __table_args__ = (
+        Index("ix_vector_deletions_model_seq", "model", "seq"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chunk_id: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(300))
 
 
 class Prompt(Base):
