@@ -191,7 +191,7 @@ def test_statistics_follow_every_kind_of_change(pg_corpus: Corpus) -> None:
     _assert_statistics_exact(pg_corpus)
     assert _statistics(pg_corpus)[0][0] == 1
     with pg_corpus.db.write() as session:
-        session.execute(text("TRUNCATE chunks"))
+        session.execute(text("TRUNCATE chunks CASCADE"))
     _assert_statistics_exact(pg_corpus)
     assert _statistics(pg_corpus)[0] == (0, 0, 0)
     assert pg_corpus.search("Pumpe") == []
