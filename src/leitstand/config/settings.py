@@ -71,7 +71,17 @@ class RetrievalProfile(_Section):
         "rank fusion.",
     )
     dense_weight: float = Field(
-        0.3, ge=0, le=1, description="Share of the dense score in weighted fusion."
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the dense score in weighted fusion, for questions in a language "
+        "the embedding model handles (embeddings.languages).",
+    )
+    dense_weight_other: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Share of the dense score for questions in other languages.",
     )
     rrf_k: int = Field(60, ge=1, le=1000, description="The k of reciprocal rank fusion.")
     expansion: Literal["none", "prf", "multi-query", "hyde"] = Field(
@@ -128,6 +138,7 @@ class RetrievalSettings(RetrievalProfile):
         return RetrievalProfile(
             fusion=self.fusion,
             dense_weight=self.dense_weight,
+            dense_weight_other=self.dense_weight_other,
             rrf_k=self.rrf_k,
             expansion=self.expansion,
             reranker=self.reranker,
@@ -156,6 +167,11 @@ class EmbeddingSettings(_Section):
     batch_size: int = Field(32, ge=1, le=4096, description="Texts per embedding call.")
     timeout_s: float = Field(60.0, gt=0, description="openai: timeout of one request.")
     max_retries: int = Field(3, ge=0, le=10, description="openai: retries on 429, 5xx, timeouts.")
+    languages: list[LanguageCode] = Field(
+        default_factory=lambda: ["en"],
+        description="Languages the model handles well (all-MiniLM-L6-v2: English); empty: all. "
+        "Questions in other languages weigh dense results less (retrieval.dense_weight_other).",
+    )
     query_prefix: str = Field("", description="Prepended to queries (e.g. 'query: ' for E5).")
     document_prefix: str = Field("", description="Prepended to passages (e.g. 'passage: ').")
 

@@ -48,6 +48,9 @@ class SearchResult:
 class DenseSearch(Protocol):
     """What the retriever needs from dense retrieval (see ``search/dense.py``)."""
 
+    languages: tuple[str, ...]
+    """Languages the embedding model handles well; empty means all."""
+
     def search(
         self, query: str, *, limit: int, filters: SearchFilters | None = None
     ) -> list[ScoredChunk]: ...
@@ -147,7 +150,7 @@ class Retriever:
                 with _span(trace, "dense") as span:
                     lists["dense"] = self.dense.search(query, limit=candidates, filters=filters)
                     span.set(found=len(lists["dense"]))
-            fused = self._fuse(lists, profile)
+            fused = self._fuse(lists, profile, language)
             hits = self._load(connection, fused[:depth])
         reranker = self.rerankers.get(profile.reranker) if profile.reranker != "none" else None
         if reranker is not None and hits:
@@ -182,12 +185,14 @@ class Retriever:
         return weighted_fusion({"q": first, "prf": second}, {"q": 1 - weight, "prf": weight})
 
     def _fuse(
-        self, lists: dict[str, list[ScoredChunk]], profile: RetrievalProfile
+        self, lists: dict[str, list[ScoredChunk]], profile: RetrievalProfile, language: str
     ) -> list[ScoredChunk]:
         present = {name: items for name, items in lists.items() if items}
         if len(present) <= 1:
             return next(iter(present.values()), [])
-        weights = {"lexical": 1 - profile.dense_weight, "dense": profile.dense_weight}
+        covered = self.dense is None or not self.dense.languages or language in self.dense.languages
+        dense = profile.dense_weight if covered else profile.dense_weight_other
+        weights = {"lexical": 1 - dense, "dense": dense}
         if profile.fusion == "rrf":
             return rrf_fusion(present, weights, profile.rrf_k)
         return weighted_fusion(present, weights)
