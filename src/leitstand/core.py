@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select
 
 from leitstand.config.loading import Config, load_config
+from leitstand.config.settings import RetrievalProfile
 from leitstand.errors import NotFoundError
 from leitstand.govern.keys import KeyStore
 from leitstand.llm.base import ChatMessage, ChatOptions
@@ -160,10 +161,16 @@ class Leitstand:
         sources: Sequence[str] = (),
         languages: Sequence[str] = (),
         tags: Sequence[str] = (),
+        profile: RetrievalProfile | None = None,
     ) -> SearchResult:
-        """The best passages for a query, without generating an answer."""
+        """The best passages for a query, without generating an answer.
+
+        ``profile`` overrides how results are fused and refined (see ``eval tune``).
+        """
         filters = SearchFilters(tuple(sources), tuple(languages), tuple(tags))
-        return self.retriever.search(query, k=k or self.settings.retrieval.top_k, filters=filters)
+        return self.retriever.search(
+            query, k=k or self.settings.retrieval.top_k, filters=filters, profile=profile
+        )
 
     def ask(
         self,
