@@ -14,12 +14,13 @@ import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
-
-from pypdf import PageObject
+from typing import TYPE_CHECKING, Any
 
 from leitstand.ingest.loaders.base import Block
 from leitstand.ingest.loaders.text import text_blocks
+
+if TYPE_CHECKING:
+    from pypdf import PageObject
 
 _HEADING_RATIO = 1.15
 """A line whose font is this much larger than the body text is a heading."""

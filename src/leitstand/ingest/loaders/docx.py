@@ -15,7 +15,6 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-import docx
 from lxml import etree
 
 from leitstand.ingest.loaders.base import (
@@ -265,6 +264,8 @@ class DocxLoader(Loader):
         if stored_pages is not None:
             context.check_pages(stored_pages)
         try:
+            import docx  # imported on first use: it costs start-up time
+
             document = docx.Document(io.BytesIO(data))
             styles = _styles(document)
             metadata = _core_metadata(document)

@@ -12,14 +12,14 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
-
-from pypdf import PasswordType, PdfReader
-from pypdf.errors import DependencyError
+from typing import TYPE_CHECKING, Any
 
 from leitstand.ingest.loaders._decode import looks_binary
 from leitstand.ingest.loaders._pdf_layout import Line, layout_blocks, page_lines
 from leitstand.ingest.loaders.base import LoadContext, LoadedDocument, Loader, LoadError
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 _log = logging.getLogger(__name__)
 _messages: ContextVar[list[str] | None] = ContextVar("pypdf_messages", default=None)
@@ -124,6 +124,8 @@ class PdfLoader(Loader):
 
     def _load(self, data: bytes, context: LoadContext, messages: list[str]) -> LoadedDocument:
         try:
+            from pypdf import PdfReader  # imported on first use: it costs start-up time
+
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted:
                 self._decrypt(reader)
@@ -160,6 +162,9 @@ class PdfLoader(Loader):
 
     @staticmethod
     def _decrypt(reader: PdfReader) -> None:
+        from pypdf import PasswordType
+        from pypdf.errors import DependencyError
+
         try:
             opened = reader.decrypt("")
         except DependencyError as exc:
