@@ -63,5 +63,7 @@ class LanguageDetector:
             (best, code), (second, _) = votes[0], votes[1]
             if best >= 2 * second + 1 and (best >= 3 or len(words) <= 12):
                 return code
+            if best >= 12 and best * 4 >= second * 5:
+                return code  # a text in two languages: the one it uses most
         language, probability = _identifier(self.languages).classify(sample[:1500])
         return str(language) if probability >= 0.5 else self.default
