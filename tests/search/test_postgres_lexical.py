@@ -288,11 +288,11 @@ def test_concurrent_writers_keep_statistics_exact(pg_url: str) -> None:
 
 def test_extreme_weights_still_score(pg_corpus: Corpus) -> None:
     # k1 = 0 (no saturation) with context_weight = 0: a title-only match scores 0, not 0 / 0.
-    pg_corpus.add({"titel.txt": "Bitte lesen."}, title="Brandschutz")
-    pg_corpus.add({"text.txt": "Brandschutz bitte lesen."}, title="Hinweis")
+    pg_corpus.add({"titel.txt": "Bitte lesen."}, title="Vorsicht")
+    pg_corpus.add({"text.txt": "Vorsicht bitte lesen."}, title="Hinweis")
     pg_corpus.add(FILLER, source="filler")
     index = PostgresLexicalIndex(LexicalWeights(k1=0.0, context_weight=0.0))
-    found = pg_corpus.search("Brandschutz", index=index)
+    found = pg_corpus.search("Vorsicht", index=index)
     assert [f.path for f in found] == ["text.txt", "titel.txt"]
     # Two of eight chunks contain the term: idf = ln(6.5 / 2.5); with k1 = 0 that is the share.
     assert found[0].score == pytest.approx(math.log(6.5 / 2.5), rel=1e-9)

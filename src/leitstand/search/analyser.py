@@ -3,18 +3,21 @@
 Steps: Unicode NFKC, lower-casing and folding of diacritics and ``ß`` (so the OCR form
 "fur" and "für" are the same word from the start), tokenisation that keeps hyphenated
 compounds ("Vektor-Datenbanken" gives ``vektor``, ``datenbank`` and ``vektordatenbank``),
-stop words, and Snowball stemming per language (PyStemmer).
+stop words, German compound splitting ("Vektordatenbank" also gives ``vektor``, ``datenbank``,
+``daten``, ``bank``; see ``compounds.py``), and Snowball stemming per language (PyStemmer).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 
 import Stemmer
+
+from leitstand.search.compounds import Decompounder, GermanDecompounder
 
 SUPPORTED_LANGUAGES: dict[str, str] = {
     "ar": "arabic",
@@ -102,10 +105,26 @@ def stop_words(language: str) -> frozenset[str]:
     return frozenset(fold(word) for word in words if word and not word.startswith("#"))
 
 
-class Analyser:
-    """Turns text into index terms for one of the configured languages."""
+def default_decompounders(languages: Iterable[str]) -> dict[str, Decompounder]:
+    """The built-in compound splitters for the configured languages (German only)."""
+    if "de" not in languages:
+        return {}
+    return {"de": GermanDecompounder(stop_words=stop_words("de"))}
 
-    def __init__(self, languages: Sequence[str] = ("de", "en")) -> None:
+
+class Analyser:
+    """Turns text into index terms for one of the configured languages.
+
+    ``decompounders`` maps a language to its compound splitter; by default German words are
+    split with the bundled lexicon (loaded on first use), ``{}`` turns splitting off.
+    """
+
+    def __init__(
+        self,
+        languages: Sequence[str] = ("de", "en"),
+        *,
+        decompounders: Mapping[str, Decompounder] | None = None,
+    ) -> None:
         unknown = [code for code in languages if code not in SUPPORTED_LANGUAGES]
         if unknown:
             raise ValueError(f"no stemmer for language {unknown[0]!r}")
@@ -114,9 +133,17 @@ class Analyser:
         self._stemmers = {code: Stemmer.Stemmer(SUPPORTED_LANGUAGES[code]) for code in languages}
         for stemmer in self._stemmers.values():
             stemmer.maxCacheSize = 50_000
+        self.decompounders = dict(
+            default_decompounders(languages) if decompounders is None else decompounders
+        )
 
     def words(self, text: str) -> list[str]:
         """Folded words; hyphenated compounds also give their joined form (at the end)."""
+        words, joined = self._words(text)
+        return words + joined if joined else words
+
+    def _words(self, text: str) -> tuple[list[str], list[str]]:
+        """The folded words, and the joined forms of hyphenated compounds."""
         if not text.isascii():
             text = unicodedata.normalize("NFKC", text)
             if "‐" in text or "‑" in text:
@@ -125,13 +152,14 @@ class Analyser:
         if "_" in text:
             text = text.replace("_", " ")
         words = [word for word in _WORD.findall(text) if len(word) <= MAX_TOKEN_CHARS]
-        if "-" in text:
-            words.extend(
-                joined
-                for compound in _HYPHENATED.findall(text)
-                if len(joined := compound.replace("-", "")) <= MAX_TOKEN_CHARS
-            )
-        return words
+        if "-" not in text:
+            return words, []
+        joined = [
+            form
+            for compound in _HYPHENATED.findall(text)
+            if len(form := compound.replace("-", "")) <= MAX_TOKEN_CHARS
+        ]
+        return words, joined
 
     def _language(self, language: str | None) -> str:
         return language if language in self._stemmers else self.default_language
@@ -140,7 +168,13 @@ class Analyser:
         """Index terms of ``text`` in document order (folded, stop words removed, stemmed)."""
         code = self._language(language)
         stops = stop_words(code)
-        kept = [word for word in self.words(text) if word not in stops]
+        words, joined = self._words(text)
+        kept = [word for word in words if word not in stops]
+        splitter = self.decompounders.get(code)
+        if splitter is not None:
+            kept = _with_parts(kept, splitter)
+        if joined:  # the parts of a hyphenated compound are among the words already
+            kept.extend(word for word in joined if word not in stops)
         return list(self._stemmers[code].stemWords(kept))
 
     def analyse(self, text: str, language: str | None = None) -> str:
@@ -154,3 +188,15 @@ class Analyser:
             for term in self.terms(text, language):
                 seen.setdefault(term, None)
         return list(seen)
+
+
+def _with_parts(words: list[str], splitter: Decompounder) -> list[str]:
+    """The words with the parts of each compound right after it (proximity stays local)."""
+    result: list[str] = []
+    for word in words:
+        result.append(word)
+        if len(word) > 5:
+            parts = splitter.parts(word)
+            if parts:
+                result.extend(parts)
+    return result
