@@ -12,6 +12,7 @@ from leitstand.ingest.chunker import Chunker, assemble
 from leitstand.ingest.loaders.base import LoadContext, Loader, LoadError
 from leitstand.search.analyser import Analyser
 from leitstand.text.language import LanguageDetector
+from leitstand.text.minhash import signatures
 
 
 @dataclass
@@ -44,7 +45,7 @@ class ParsedFile:
         ]
 
 
-PIPELINE_VERSION = "4"
+PIPELINE_VERSION = "5"
 """Bump when normalisation, chunking or analysis change, so stored documents are redone."""
 
 
@@ -128,6 +129,9 @@ def parse_file(
                 "text_hash": hashlib.sha256(chunk_text.encode("utf-8")).hexdigest(),
             }
         )
+    # MinHash signatures for near-duplicate detection, all chunks of the file in one pass.
+    for chunk, signature in zip(chunks, signatures([c["analysed"] for c in chunks]), strict=True):
+        chunk["signature"] = signature
     return ParsedFile(
         path=path,
         uri=uri,

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, select, upd
 
 from leitstand.config.settings import IngestSettings
 from leitstand.errors import IngestFileError, LeitstandError
+from leitstand.ingest.duplicates import DuplicateMarker
 from leitstand.ingest.loaders.registry import LoaderRegistry
 from leitstand.ingest.loaders.text import TextLoader
 from leitstand.ingest.parse import ParsedFile, ParseOptions, parse_file
@@ -79,6 +80,8 @@ class IngestReport:
     warnings: list[FileProblem] = field(default_factory=list)
     unsupported: Counter[str] = field(default_factory=Counter)
     chunks_written: int = 0
+    duplicates: int = 0
+    """Chunks written that repeat an earlier chunk of the source (``chunks.duplicate_of``)."""
     duration_s: float = 0.0
     trace_id: str | None = None
 
@@ -98,6 +101,7 @@ class IngestReport:
             "warnings": len(self.warnings),
             "unsupported": sum(self.unsupported.values()),
             "chunks_written": self.chunks_written,
+            "duplicates": self.duplicates,
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -148,12 +152,14 @@ class _BatchWriter:
         stored: dict[str, _Stored],
         tags: list[str],
         report: IngestReport,
+        duplicates: DuplicateMarker,
     ) -> None:
         self.ingestor = ingestor
         self.source_id = source_id
         self.stored = stored
         self.tags = tags
         self.report = report
+        self.duplicates = duplicates
         self.batch: list[ParsedFile] = []
         self.touched: list[tuple[int, int]] = []
         self.chunks = 0
@@ -214,7 +220,7 @@ class _BatchWriter:
             batch, touched = item
             try:
                 self.write_ms += self.ingestor._flush(
-                    self.source_id, batch, touched, self.tags, self.report
+                    self.source_id, batch, touched, self.tags, self.report, self.duplicates
                 )
             except BaseException as exc:
                 self._error = exc
@@ -338,7 +344,8 @@ class Ingestor:
                 tasks.append(task)
         with trace.span("parse", files=len(tasks), workers=0) as span:
             processor = FileProcessor(self.options, self.settings.workers)
-            writer = _BatchWriter(self, source_id, stored, tags, report)
+            duplicates = DuplicateMarker(source_id)
+            writer = _BatchWriter(self, source_id, stored, tags, report, duplicates)
             try:
                 for outcome in processor.run(tasks):
                     advance(outcome.task.rel, writer.add(outcome))
@@ -417,6 +424,7 @@ class Ingestor:
         batch: list[ParsedFile] = []
         seen: set[str] = set()
         items = list(records)
+        duplicates = DuplicateMarker(source_id)
         with trace.span("parse", files=len(items)):
             for done, record in enumerate(items, start=1):
                 seen.add(record.path)
@@ -458,11 +466,11 @@ class Ingestor:
                 else:
                     report.unchanged.append(record.path)
                 if sum(len(p.chunks) for p in batch) >= BATCH_CHUNKS:
-                    self._flush(source_id, batch, [], list(tags), report)
+                    self._flush(source_id, batch, [], list(tags), report, duplicates)
                     batch = []
                 if progress is not None:
                     progress(IngestProgress(len(items), done, record.path, status))
-            self._flush(source_id, batch, [], list(tags), report)
+            self._flush(source_id, batch, [], list(tags), report, duplicates)
         vanished = sorted(set(stored) - seen)
         if prune and vanished:
             self._delete_documents(source_id, vanished)
@@ -505,8 +513,10 @@ class Ingestor:
         touched: list[tuple[int, int]],
         tags: list[str],
         report: IngestReport,
+        duplicates: DuplicateMarker | None = None,
     ) -> float:
-        """Write a batch of files in one transaction: documents, then all their chunks."""
+        """Write a batch of files in one transaction: documents, then all their chunks
+        (marking those that repeat earlier chunks of the source, see ``duplicates.py``)."""
         if not batch and not touched:
             return 0.0
         started = time.perf_counter()
@@ -520,12 +530,19 @@ class Ingestor:
                 )
             chunk_rows: list[dict[str, Any]] = []
             tag_rows: list[dict[str, Any]] = []
+            documents: list[int] = []
             for parsed in batch:
                 document_id = self._upsert_document(connection, source_id, parsed)
+                documents.append(document_id)
                 chunk_rows.extend(parsed.chunk_rows(document_id))
                 tag_rows.extend({"document_id": document_id, "tag": t} for t in sorted(set(tags)))
             if chunk_rows:
-                self._insert_chunks(connection, chunk_rows)
+                if duplicates is None:
+                    self._insert_chunks(connection, chunk_rows)
+                else:
+                    links = duplicates.before_insert(connection, chunk_rows, documents)
+                    self._insert_chunks(connection, chunk_rows)
+                    report.duplicates += duplicates.after_insert(connection, chunk_rows, links)
             if tag_rows:
                 connection.execute(insert(_TAGS), tag_rows)
             report.chunks_written += len(chunk_rows)
