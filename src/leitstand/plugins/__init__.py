@@ -20,6 +20,7 @@ from leitstand.plugins.hookspecs import PROJECT, LeitstandSpec, hookimpl
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "leitstand.ingest.loaders.plugin",
     "leitstand.llm.plugin",
+    "leitstand.embeddings.plugin",
 )
 PLUGINS_ENV = "LEITSTAND_PLUGINS"
 
