@@ -29,9 +29,15 @@ from leitstand.rag.answer import Answer
 from leitstand.rag.pipeline import AnswerService, StreamEvent
 from leitstand.search.analyser import Analyser
 from leitstand.search.base import LexicalWeights, SearchFilters
+from leitstand.search.expansion import Rm3Expander
 from leitstand.search.hits import Hit
 from leitstand.search.indexes import lexical_index_for
+from leitstand.search.rerank.base import Reranker
+from leitstand.search.rerank.cross_encoder import cross_encoder_from_settings
+from leitstand.search.rerank.llm import LlmReranker
+from leitstand.search.rerank.proximity import ProximityReranker
 from leitstand.search.retriever import Retriever, SearchResult
+from leitstand.search.rewrite import LlmQueryRewriter
 from leitstand.store.database import Database
 from leitstand.store.models import Chunk, Document, Source
 from leitstand.text.language import LanguageDetector
@@ -39,6 +45,10 @@ from leitstand.trace.recorder import Tracer
 from leitstand.trace.store import TraceStore
 
 if TYPE_CHECKING:
+    import threading
+
+    from leitstand.embeddings.jobs import EmbedProgressCallback, EmbedReport
+    from leitstand.embeddings.service import EmbeddingService, ModelStatus
     from leitstand.ingest.pipeline import Ingestor, IngestReport, ProgressCallback, TextRecord
 
 
@@ -66,6 +76,14 @@ class Leitstand:
         )
         self.analyser = Analyser(self.settings.languages)
         self.detector = LanguageDetector(self.settings.languages)
+        rerankers: dict[str, Reranker] = {"proximity": ProximityReranker(self.db)}
+        if self.settings.models:  # the llm re-ranker asks the use case's chat model
+            rerankers["llm"] = LlmReranker()
+        cross_encoder = cross_encoder_from_settings(self.settings.retrieval, config.resolve_path)
+        if cross_encoder is not None:
+            rerankers[cross_encoder.name] = cross_encoder
+        self.embeddings = self._open_embeddings()
+        """Dense retrieval (None when ``embeddings.provider`` resolves to none)."""
         self.retriever = Retriever(
             self.db,
             lexical_index_for(
@@ -73,6 +91,11 @@ class Leitstand:
             ),
             self.analyser,
             self.detector,
+            settings=self.settings.retrieval,
+            dense=self.embeddings.dense if self.embeddings is not None else None,
+            expander=Rm3Expander(),
+            rerankers=rerankers,
+            rewriter=LlmQueryRewriter(),
         )
         self.answers = AnswerService(config, self.db, self.retriever, self.analyser, self.tracer)
         self.traces = TraceStore(self.db)
@@ -92,6 +115,17 @@ class Leitstand:
             return cls(config)
         return cls(load_config(Path(config) if config else None, overrides=overrides))
 
+    def _open_embeddings(self) -> EmbeddingService | None:
+        from leitstand.embeddings.registry import resolve_provider
+
+        if resolve_provider(self.settings.embeddings) == "none":
+            return None  # the lexical-only path imports nothing of dense retrieval
+        from leitstand.embeddings.service import open_embeddings
+
+        return open_embeddings(
+            self.settings.embeddings, self.db, self.config.data_dir, self.config.resolve_path
+        )
+
     @cached_property
     def ingestor(self) -> Ingestor:
         from leitstand.ingest.pipeline import Ingestor
@@ -108,9 +142,17 @@ class Leitstand:
         prune: bool = False,
         tags: Iterable[str] = (),
         progress: ProgressCallback | None = None,
+        embed_progress: EmbedProgressCallback | None = None,
     ) -> IngestReport:
-        """Ingest a folder (recursively) or one file; unchanged files cost nothing."""
-        return self.ingestor.ingest(path, source=source, prune=prune, tags=tags, progress=progress)
+        """Ingest a folder (recursively) or one file; unchanged files cost nothing.
+
+        With dense retrieval on, the new chunks are embedded afterwards (``embed_progress``
+        reports each batch)."""
+        report = self.ingestor.ingest(
+            path, source=source, prune=prune, tags=tags, progress=progress
+        )
+        self._finish_ingest(report, embed_progress)
+        return report
 
     def ingest_texts(
         self,
@@ -120,11 +162,21 @@ class Leitstand:
         prune: bool = False,
         tags: Iterable[str] = (),
         progress: ProgressCallback | None = None,
+        embed_progress: EmbedProgressCallback | None = None,
     ) -> IngestReport:
         """Ingest texts that are not files; ``TextRecord.path`` identifies each one."""
-        return self.ingestor.ingest_texts(
+        report = self.ingestor.ingest_texts(
             records, source=source, prune=prune, tags=tags, progress=progress
         )
+        self._finish_ingest(report, embed_progress)
+        return report
+
+    def _finish_ingest(self, report: IngestReport, progress: EmbedProgressCallback | None) -> None:
+        if self.embeddings is None and not (report.updated or report.removed):
+            return
+        from leitstand.embeddings.service import finish_ingest
+
+        finish_ingest(self.db, self.embeddings, report, self.config.data_dir, progress)
 
     def sources(self) -> list[SourceInfo]:
         with self.db.read() as session:
@@ -143,13 +195,61 @@ class Leitstand:
         return [SourceInfo(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
     def delete_source(self, name: str) -> None:
-        """Remove a source with all its documents and chunks (and their index entries)."""
+        """Remove a source with all its documents and chunks (and their index entries, their
+        vectors and the cached vectors of texts no other chunk has)."""
+        from leitstand.embeddings.cache import sweep_unused
+
         with self.db.write() as session:
             result = session.execute(delete(Source).where(Source.name == name))
             if not getattr(result, "rowcount", 0):
                 raise NotFoundError(
                     f"no source named {name!r}", hint="`leitstand sources` lists the sources"
                 )
+            sweep_unused(session.connection())  # in the same transaction as the deletion
+        self._refresh_vector_files()
+
+    def _refresh_vector_files(self) -> None:
+        if self.embeddings is not None:
+            self.embeddings.refresh_indexes()
+        elif self.db.is_sqlite and (self.config.data_dir / "vectors").is_dir():
+            from leitstand.embeddings.service import refresh_vector_files
+
+            refresh_vector_files(self.db, self.config.data_dir / "vectors")
+
+    # -- dense retrieval -------------------------------------------------------------
+
+    def _require_embeddings(self) -> EmbeddingService:
+        if self.embeddings is None:
+            from leitstand.errors import ConfigError
+
+            raise ConfigError(
+                "dense retrieval is off: embeddings.provider resolves to none",
+                hint="set embeddings.provider: local (pip install 'leitstand[local]') or "
+                "openai with embeddings.base_url in leitstand.yaml",
+            )
+        return self.embeddings
+
+    def embed(self, *, progress: EmbedProgressCallback | None = None) -> list[EmbedReport]:
+        """Embed every chunk that has no vector of the configured model yet (and of the
+        model that still serves while the configured one is incomplete)."""
+        return self._require_embeddings().embed(progress=progress)
+
+    def embedding_status(self) -> list[ModelStatus]:
+        """The embedding models in the database, their coverage, which one serves."""
+        if self.embeddings is not None:
+            return self.embeddings.status()
+        from leitstand.embeddings.service import model_status
+
+        return model_status(self.db, None, None)
+
+    def drop_embeddings(self, model: str) -> None:
+        """Delete one embedding model's vectors, cached vectors and index."""
+        self._require_embeddings().drop(model)
+
+    def start_background_embedding(self) -> threading.Thread | None:
+        """Embed pending chunks in a thread (the server calls this at start-up); dense search
+        keeps using the last complete model meanwhile. None when dense retrieval is off."""
+        return self.embeddings.start_background() if self.embeddings is not None else None
 
     # -- questions -------------------------------------------------------------------
 
@@ -204,6 +304,8 @@ class Leitstand:
     # -- lifecycle -------------------------------------------------------------------
 
     def close(self) -> None:
+        if self.embeddings is not None:
+            self.embeddings.close()
         self.tracer.close()
         self.answers.close()
         self.db.dispose()

@@ -81,7 +81,7 @@ def test_ask_search_and_traces(cli: tuple[CliRunner, Path], tmp_path: Path) -> N
     shown = json.loads(out)
     assert shown["id"] == trace_id
     assert [s["name"] for s in shown["spans"] if s["parent"] is None] == ["retrieve", "generate"]
-    assert [s["name"] for s in shown["spans"] if s["parent"] == 0] == ["lexical"]
+    assert [s["name"] for s in shown["spans"] if s["parent"] == 0] == ["lexical", "assemble"]
     assert shown["spans"][0]["attributes"]["chunks"]
     code, out, _ = run(cli, "traces", "show", trace_id[:10])
     assert code == 0 and "retrieve" in out

@@ -26,9 +26,10 @@ def test_a_request_trace_has_its_stages_and_chunk_scores(
     assert trace.summary.input == "Was meldet E42?"
     assert trace.output == answer.text
     assert trace.summary.use_case == "default" and trace.summary.model == "extractive"
-    retrieve, lexical, generate = trace.spans
+    retrieve, lexical, assemble, generate = trace.spans
     assert retrieve.name == "retrieve" and generate.name == "generate"
     assert lexical.name == "lexical" and lexical.parent_position == retrieve.position
+    assert assemble.name == "assemble" and assemble.parent_position == retrieve.position
     assert retrieve.attributes["language"] == "de"
     assert retrieve.attributes["chunks"][0]["id"] == answer.sources[0].hit.chunk_id
     assert generate.attributes["sentences"][0]["chunk"] == answer.sources[0].hit.chunk_id

@@ -1,4 +1,8 @@
-"""The request corridor for a question: use case → retrieve → generate → answer with sources.
+"""The request corridor for a question: use case → retrieve → assemble → generate → answer.
+
+Retrieval fetches :data:`CANDIDATES_PER_PASSAGE` times ``top_k`` candidates; context assembly
+(``rag/assembly.py``) turns them into at most ``top_k`` chunks' worth of passages within the
+use case's token budget, for both kinds of generation.
 
 Both entry points, :meth:`AnswerService.ask` and :meth:`AnswerService.stream`, record a
 trace with one span per stage. Generation is either the extractive answerer (no model
@@ -17,6 +21,7 @@ from leitstand.config.settings import EXTRACTIVE, UseCaseSettings
 from leitstand.errors import UnknownUseCaseError
 from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, Usage
 from leitstand.rag.answer import NO_ANSWER, Answer, SourceRef, cited_numbers, localised
+from leitstand.rag.assembly import ContextAssembler
 from leitstand.rag.extractive import ExtractiveAnswerer
 from leitstand.search.analyser import Analyser
 from leitstand.search.base import SearchFilters
@@ -29,6 +34,9 @@ if TYPE_CHECKING:
     from leitstand.prompts import PromptTemplate
 
 STREAM_PIECE_WORDS = 6
+CANDIDATES_PER_PASSAGE = 2
+"""Candidates retrieved per chunk of the context: room for assembly to drop repeats and
+choose for variety (MMR)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class AnswerService:
         self.retriever = retriever
         self.tracer = tracer
         self.models = ModelPool(config)
+        self.assembler = ContextAssembler(db, self.settings.assembly)
         self.extractive = ExtractiveAnswerer(
             analyser,
             max_sentences=self.settings.answer.max_sentences,
@@ -149,15 +158,27 @@ class AnswerService:
         self, question: str, use_case: ResolvedUseCase, trace: ActiveTrace
     ) -> tuple[str, list[Hit]]:
         k = use_case.settings.top_k or self.settings.retrieval.top_k
+        budget = use_case.settings.max_context_tokens or self.settings.assembly.max_tokens
+        # The use case's chat model, for multi-query, HyDE and the llm re-ranker.
+        model = None if use_case.model == EXTRACTIVE else self.models.get(use_case.model)
         with trace.span("retrieve", k=k) as span:
-            result = self.retriever.search(question, k=k, filters=use_case.filters, trace=trace)
+            result = self.retriever.search(
+                question,
+                k=k * CANDIDATES_PER_PASSAGE,
+                filters=use_case.filters,
+                trace=trace,
+                model=model,
+            )
             span.set(
                 mode=result.mode,
                 language=result.language,
                 terms=result.terms,
                 chunks=[{"id": h.chunk_id, "score": round(h.score, 4)} for h in result.hits],
             )
-        return result.language, result.hits
+            with trace.span("assemble") as assembled:
+                assembly = self.assembler.assemble(result.hits, limit=k, budget=budget)
+                assembled.set(**assembly.trace_attributes())
+        return result.language, list(assembly.passages)
 
     def _start(
         self, question: str, use_case_name: str | None

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -17,11 +17,15 @@ from leitstand.search.analyser import Analyser
 from leitstand.search.base import LexicalIndex, ScoredChunk, SearchFilters
 from leitstand.search.fusion import rrf_fusion, weighted_fusion
 from leitstand.search.hits import Hit
-from leitstand.search.rerank.base import Reranker, RerankQuery
+from leitstand.search.rerank.base import Reranker, RerankError, RerankQuery
+from leitstand.search.rewrite import RewriteError
 from leitstand.store.database import Database
 from leitstand.store.models import Chunk, Document, Source
 from leitstand.text.language import LanguageDetector
 from leitstand.trace.recorder import ActiveTrace, SpanRecord
+
+if TYPE_CHECKING:
+    from leitstand.llm.base import ChatModel
 
 LANGUAGE_CACHE_SECONDS = 10.0
 
@@ -64,6 +68,20 @@ class QueryExpander(Protocol):
     ) -> list[str]: ...
 
 
+class QueryRewriter(Protocol):
+    """Multi-query and HyDE through a chat model (``search/rewrite.py``)."""
+
+    def rewrite(
+        self,
+        kind: Literal["multi-query", "hyde"],
+        question: str,
+        language: str,
+        model: ChatModel,
+    ) -> list[str]:
+        """Alternative queries or a hypothetical passage; raises RewriteError when it cannot."""
+        ...
+
+
 class Retriever:
     """Question in, passages out: lexical and (when configured) dense retrieval, fused,
     optionally expanded and re-ranked, as ``retrieval`` in leitstand.yaml says."""
@@ -79,6 +97,7 @@ class Retriever:
         dense: DenseSearch | None = None,
         expander: QueryExpander | None = None,
         rerankers: Mapping[str, Reranker] | None = None,
+        rewriter: QueryRewriter | None = None,
     ) -> None:
         self.db = db
         self.index = index
@@ -88,6 +107,7 @@ class Retriever:
         self.dense = dense
         self.expander = expander
         self.rerankers = dict(rerankers or {})
+        self.rewriter = rewriter
         self._languages: tuple[str, ...] = ()
         self._languages_at = -1e9
 
@@ -118,8 +138,11 @@ class Retriever:
         are written in, so an English question finds "Researchern" in a German text.
         """
         language = self.detector.detect(query)
+        return language, self._terms(query, language)
+
+    def _terms(self, text: str, language: str) -> list[str]:
         others = [code for code in self.indexed_languages() if code != language]
-        return language, self.analyser.query_terms(query, [language, *others])
+        return self.analyser.query_terms(text, [language, *others])
 
     def search(
         self,
@@ -129,7 +152,10 @@ class Retriever:
         filters: SearchFilters | None = None,
         trace: ActiveTrace | None = None,
         profile: RetrievalProfile | None = None,
+        model: ChatModel | None = None,
     ) -> SearchResult:
+        """The best ``k`` passages; ``model`` is the use case's chat model, used by
+        multi-query, HyDE and the llm re-ranker (without one they are skipped, with a note)."""
         language, terms = self.analyse_query(query)
         if profile is None:
             single = filters.sources[0] if filters and len(filters.sources) == 1 else None
@@ -137,26 +163,90 @@ class Retriever:
         mode = self.mode
         depth = max(k, self.settings.rerank_depth if profile.reranker != "none" else k)
         candidates = max(self.settings.candidates, depth)
-        lists: dict[str, list[ScoredChunk]] = {}
+        rewrites = self._rewrites(query, language, profile, model, trace)  # before the read
         with self.db.read() as session:
             connection = session.connection()  # Core statements: no ORM work per search
-            if mode in ("lexical", "hybrid"):
-                with _span(trace, "lexical") as span:
-                    lists["lexical"] = self._lexical(
-                        connection, terms, language, candidates, filters, profile
+            fused = self._search_one(
+                connection, query, terms, language, candidates, filters, profile, trace
+            )
+            if rewrites:
+                ranked = {"question": fused}
+                for number, rewrite in enumerate(rewrites, start=1):
+                    ranked[f"rewrite {number}"] = self._search_one(
+                        connection,
+                        rewrite,
+                        self._terms(rewrite, language),
+                        language,
+                        candidates,
+                        filters,
+                        profile,
+                        trace,
                     )
-                    span.set(terms=terms, found=len(lists["lexical"]))
-            if mode in ("dense", "hybrid") and self.dense is not None:
-                with _span(trace, "dense") as span:
-                    lists["dense"] = self.dense.search(query, limit=candidates, filters=filters)
-                    span.set(found=len(lists["dense"]))
-            fused = self._fuse(lists, profile, language)
+                fused = rrf_fusion(ranked, dict.fromkeys(ranked, 1.0), profile.rrf_k)
             hits = self._load(connection, fused[:depth])
         reranker = self.rerankers.get(profile.reranker) if profile.reranker != "none" else None
         if reranker is not None and hits:
-            with _span(trace, "rerank", reranker=reranker.name):
-                hits = reranker.rerank(RerankQuery(query, language, tuple(terms)), hits)
+            with _span(trace, "rerank", reranker=reranker.name) as span:
+                try:
+                    hits = reranker.rerank(RerankQuery(query, language, tuple(terms), model), hits)
+                except RerankError as exc:
+                    span.set(fallback=f"fused order kept: {exc.message}")
         return SearchResult(query=query, language=language, terms=terms, hits=hits[:k], mode=mode)
+
+    def _search_one(
+        self,
+        connection: Connection,
+        query: str,
+        terms: list[str],
+        language: str,
+        candidates: int,
+        filters: SearchFilters | None,
+        profile: RetrievalProfile,
+        trace: ActiveTrace | None,
+    ) -> list[ScoredChunk]:
+        """Lexical and dense lists for one query, fused."""
+        lists: dict[str, list[ScoredChunk]] = {}
+        mode = self.mode
+        if mode in ("lexical", "hybrid"):
+            with _span(trace, "lexical") as span:
+                lists["lexical"] = self._lexical(
+                    connection, terms, language, candidates, filters, profile
+                )
+                span.set(terms=terms, found=len(lists["lexical"]))
+        if mode in ("dense", "hybrid") and self.dense is not None:
+            with _span(trace, "dense") as span:
+                lists["dense"] = self.dense.search(query, limit=candidates, filters=filters)
+                span.set(found=len(lists["dense"]))
+        return self._fuse(lists, profile, language)
+
+    def _rewrites(
+        self,
+        query: str,
+        language: str,
+        profile: RetrievalProfile,
+        model: ChatModel | None,
+        trace: ActiveTrace | None,
+    ) -> list[str]:
+        """Multi-query or HyDE texts from the chat model, when the profile asks for them."""
+        kind = profile.expansion
+        if kind not in ("multi-query", "hyde"):
+            return []
+        with _span(trace, "rewrite", kind=kind) as span:
+            if model is None or self.rewriter is None:
+                span.set(
+                    skipped="no chat model: the use case answers extractively, so the "
+                    "question is searched as it is"
+                    if model is None
+                    else "no query rewriter configured"
+                )
+                return []
+            try:
+                rewrites = self.rewriter.rewrite(kind, query, language, model)
+            except RewriteError as exc:
+                span.set(skipped=f"the question is searched as it is: {exc.message}")
+                return []
+            span.set(queries=rewrites)
+            return rewrites
 
     def _lexical(
         self,

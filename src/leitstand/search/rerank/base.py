@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from leitstand.errors import LeitstandError
 from leitstand.search.hits import Hit
+
+if TYPE_CHECKING:
+    from leitstand.llm.base import ChatModel
 
 
 @dataclass(frozen=True)
@@ -14,6 +19,15 @@ class RerankQuery:
     language: str
     terms: tuple[str, ...]
     """The query's analysed terms (as the lexical index saw them)."""
+    model: ChatModel | None = None
+    """The use case's chat model, for re-rankers that ask one; None for extractive use cases."""
+
+
+class RerankError(LeitstandError):
+    """A re-ranker could not rank this time (no model, a model error, an unusable reply).
+
+    The retriever keeps the fused order and notes the reason in the trace.
+    """
 
 
 class Reranker(ABC):
