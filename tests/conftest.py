@@ -67,6 +67,7 @@ def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 _SECRET_ENV_MARKERS = ("API_KEY", "TOKEN", "SECRET", "PASSWORD")
+LEXICAL_ONLY_ENV = "LEITSTAND_EMBEDDINGS__PROVIDER"
 
 
 @pytest.fixture(autouse=True)
@@ -81,10 +82,20 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # The test environment has the [local] extra and a model, so ``embeddings.provider: auto``
+    # would turn dense retrieval on everywhere. Tests are lexical unless they ask for dense
+    # retrieval (the ``dense_by_default`` fixture, or an explicit provider in overrides).
+    monkeypatch.setenv(LEXICAL_ONLY_ENV, "none")
     monkeypatch.setenv("NO_PROXY", "*")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
+
+
+@pytest.fixture
+def dense_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leave ``embeddings.provider`` at its real default (``auto``: the installed local model)."""
+    monkeypatch.delenv(LEXICAL_ONLY_ENV, raising=False)
 
 
 @pytest.fixture(scope="session")
