@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
+from itertools import chain
 
 import Stemmer
 
@@ -73,12 +74,15 @@ def _mark_class() -> str:
 # PostgreSQL's parser: they are turned into spaces before matching.
 _WORD_CLASS = rf"[\w{_mark_class()}]"
 _WORD = re.compile(rf"{_WORD_CLASS}+")
-# Anchored at a word start, so the search does not retry inside every word.
-_HYPHENATED = re.compile(rf"(?<!{_WORD_CLASS}){_WORD_CLASS}+(?:-{_WORD_CLASS}+)+")
+# A word, or words joined by single hyphens ("vektor-datenbank").
+_TOKEN = re.compile(rf"{_WORD_CLASS}+(?:-{_WORD_CLASS}+)*")
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # the same for folded ASCII text
 _SPECIAL = {"ß": "ss", "ẞ": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d"}
 _SPECIAL_CHARS = re.compile("[ßẞæœøłđ]")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 MAX_TOKEN_CHARS = 64
+MEMO_WORDS = 200_000
+"""Words whose terms an analyser remembers per language (then it starts again)."""
 
 
 def fold(text: str) -> str:
@@ -136,6 +140,7 @@ class Analyser:
         self.decompounders = dict(
             default_decompounders(languages) if decompounders is None else decompounders
         )
+        self._memo: dict[str, dict[str, tuple[str, ...]]] = {code: {} for code in languages}
 
     def words(self, text: str) -> list[str]:
         """Folded words; hyphenated compounds also give their joined form (at the end)."""
@@ -151,31 +156,46 @@ class Analyser:
         text = fold(text)
         if "_" in text:
             text = text.replace("_", " ")
-        words = [word for word in _WORD.findall(text) if len(word) <= MAX_TOKEN_CHARS]
+        tokens = (_ASCII_TOKEN if text.isascii() else _TOKEN).findall(text)
+        if tokens and max(map(len, tokens)) > MAX_TOKEN_CHARS:
+            tokens = [t for t in tokens if "-" in t or len(t) <= MAX_TOKEN_CHARS]
         if "-" not in text:
-            return words, []
-        joined = [
-            form
-            for compound in _HYPHENATED.findall(text)
-            if len(form := compound.replace("-", "")) <= MAX_TOKEN_CHARS
-        ]
+            return tokens, []
+        # Hyphenated tokens give their words (split in one pass) and their joined form.
+        words = "\0".join(tokens).replace("-", "\0").split("\0")
+        joined = [token.replace("-", "") for token in tokens if "-" in token]
+        if len(words) > len(tokens):
+            words = [word for word in words if len(word) <= MAX_TOKEN_CHARS]
+            joined = [form for form in joined if len(form) <= MAX_TOKEN_CHARS]
         return words, joined
 
     def _language(self, language: str | None) -> str:
         return language if language in self._stemmers else self.default_language
 
     def terms(self, text: str, language: str | None = None) -> list[str]:
-        """Index terms of ``text`` in document order (folded, stop words removed, stemmed)."""
+        """Index terms of ``text`` in document order (folded, stop words removed, stemmed);
+        a compound's parts follow it (see ``compounds.py``)."""
         code = self._language(language)
-        stops = stop_words(code)
         words, joined = self._words(text)
-        kept = [word for word in words if word not in stops]
-        splitter = self.decompounders.get(code)
-        if splitter is not None:
-            kept = _with_parts(kept, splitter)
+        memo = self._memo[code]
+        for word in set(words).difference(memo):
+            if len(memo) >= MEMO_WORDS:
+                memo.clear()
+            memo[word] = self._word_terms(code, word)
+        found = list(chain.from_iterable(map(memo.__getitem__, words)))
         if joined:  # the parts of a hyphenated compound are among the words already
-            kept.extend(word for word in joined if word not in stops)
-        return list(self._stemmers[code].stemWords(kept))
+            stops = stop_words(code)
+            found += self._stemmers[code].stemWords([w for w in joined if w not in stops])
+        return found
+
+    def _word_terms(self, code: str, word: str) -> tuple[str, ...]:
+        """The terms one folded word gives: none for a stop word, else its stem and the stems
+        of its compound parts. Remembered per word (text repeats its words)."""
+        if word in stop_words(code):
+            return ()
+        splitter = self.decompounders.get(code)
+        parts = splitter.parts(word) if splitter is not None and len(word) > 5 else ()
+        return tuple(self._stemmers[code].stemWords([word, *parts]))
 
     def analyse(self, text: str, language: str | None = None) -> str:
         """The analysed form stored with a chunk: its terms joined by spaces."""
@@ -188,15 +208,3 @@ class Analyser:
             for term in self.terms(text, language):
                 seen.setdefault(term, None)
         return list(seen)
-
-
-def _with_parts(words: list[str], splitter: Decompounder) -> list[str]:
-    """The words with the parts of each compound right after it (proximity stays local)."""
-    result: list[str] = []
-    for word in words:
-        result.append(word)
-        if len(word) > 5:
-            parts = splitter.parts(word)
-            if parts:
-                result.extend(parts)
-    return result
