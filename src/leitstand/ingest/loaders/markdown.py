@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -28,9 +29,21 @@ def _front_matter(text: str, context: LoadContext) -> tuple[dict[str, Any], str]
     return (data if isinstance(data, dict) else {}), (rest[1] if len(rest) > 1 else "")
 
 
+# Inline content without any of these characters is plain text: no emphasis, code, links,
+# images, HTML, entities or escapes, so it needs no inline parsing (most paragraphs of prose).
+_INLINE_MARKUP = re.compile(r"[\\`*_\[\]<>!&~]|  \n")
+_LINE_EDGES = re.compile(r" *\n[ \t]*")
+
+
 def _inline_text(token: Token) -> str:
+    content = token.content
+    if not _INLINE_MARKUP.search(content):
+        # What inline parsing gives plain text: line breaks as "\n" without the spaces
+        # around them (softbreaks).
+        return _LINE_EDGES.sub("\n", content) if "\n" in content else content
+    [parsed] = _parser().parseInline(content)
     parts: list[str] = []
-    for child in token.children or []:
+    for child in parsed.children or []:
         if child.type in ("text", "code_inline", "html_inline"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
@@ -87,8 +100,14 @@ class _Blocks:
 
 @cache
 def _parser() -> MarkdownIt:
-    """One parser per process: building it costs more than parsing a page."""
+    """One parser per process: building it costs more than parsing a page. Inline content is
+    parsed only where it has markup (see ``_inline_text``)."""
     return MarkdownIt("commonmark").enable("table")
+
+
+@cache
+def _block_parser() -> MarkdownIt:
+    return MarkdownIt("commonmark").enable("table").disable("inline")
 
 
 class MarkdownLoader(Loader):
@@ -98,7 +117,7 @@ class MarkdownLoader(Loader):
     def load(self, data: bytes, context: LoadContext) -> LoadedDocument:
         meta, text = _front_matter(decode_text(data, context), context)
         collector = _Blocks()
-        for token in _parser().parse(text):
+        for token in _block_parser().parse(text):
             collector.feed(token)
         blocks = collector.blocks
         title = meta.get("title")
