@@ -172,11 +172,16 @@ class Analyser:
     def _language(self, language: str | None) -> str:
         return language if language in self._stemmers else self.default_language
 
-    def terms(self, text: str, language: str | None = None) -> list[str]:
+    def terms(
+        self, text: str, language: str | None = None, *, skip: frozenset[str] = frozenset()
+    ) -> list[str]:
         """Index terms of ``text`` in document order (folded, stop words removed, stemmed);
-        a compound's parts follow it (see ``compounds.py``)."""
+        a compound's parts follow it (see ``compounds.py``). Folded words in ``skip`` give
+        no terms."""
         code = self._language(language)
         words, joined = self._words(text)
+        if skip:
+            words = [word for word in words if word not in skip]
         memo = self._memo[code]
         for word in set(words).difference(memo):
             if len(memo) >= MEMO_WORDS:
@@ -202,9 +207,17 @@ class Analyser:
         return " ".join(self.terms(text, language))
 
     def query_terms(self, text: str, languages: Iterable[str | None] = (None,)) -> list[str]:
-        """Distinct terms of a query, analysed in each of the given languages, in order."""
+        """Distinct terms of a query, analysed in each of the given languages, in order.
+
+        The first language is the query's own: its stop words are the question's function
+        words and give no terms in the other languages either (the German "für", folded to
+        "fur", is not the English noun).
+        """
         seen: dict[str, None] = {}
-        for language in languages:
-            for term in self.terms(text, language):
+        skip: frozenset[str] = frozenset()
+        for number, language in enumerate(languages):
+            for term in self.terms(text, language, skip=skip):
                 seen.setdefault(term, None)
+            if number == 0:
+                skip = stop_words(self._language(language))
         return list(seen)

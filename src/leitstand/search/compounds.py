@@ -17,8 +17,9 @@ How a word is read (Koehn & Knight 2003, with the right-headedness of German com
 3. When the longest head follows a prefix rather than a word, the word is a derivation and
    stays whole: "urinstinkt" is ur|instinkt (never urin|stinkt), "zugestimmt" is a
    participle, "wiederaufbau" starts with a particle.
-4. The split must beat the word itself (Koehn & Knight): the parts' mean Zipf frequency must
-   exceed the word's own by ``margin``, so that "hypothese" does not become hypo|these.
+4. The split must beat the word itself (Koehn & Knight): a compound is rarer than each of
+   its parts, so the weaker part's Zipf frequency must reach the word's own plus ``margin``,
+   and "hypothese" does not become hypo|these.
 5. Parts are split again by the same rules; every node of the tree is emitted once:
    "amazonasregenwald" gives amazonas, regenwald, regen, wald.
 
