@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from leitstand._version import __version__
-from leitstand.cli import ask, config, evals, ingest, keys, serve, sources, traces
+from leitstand.cli import ask, config, embed, evals, ingest, keys, serve, sources, traces
 from leitstand.cli._common import state
 
 app = typer.Typer(
@@ -51,5 +51,6 @@ serve.register(app)
 sources.register(app)
 app.add_typer(traces.app, name="traces")
 app.add_typer(keys.app, name="keys")
+app.add_typer(embed.app, name="embed")
 app.add_typer(evals.app, name="eval")
 app.add_typer(config.config_app, name="config")

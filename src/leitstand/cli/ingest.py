@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
 from rich.table import Table
 
-from leitstand.cli._common import console, err_console, handle_errors, open_leitstand, print_json
+from leitstand.cli._common import console, handle_errors, open_leitstand, print_json
+from leitstand.cli.embed import embedding_bars, progress_bars
 
 if TYPE_CHECKING:
     from leitstand.core import Leitstand
@@ -53,23 +54,22 @@ def ingest(
 def _ingest_one(
     ls: Leitstand, path: Path, source: str | None, prune: bool, tags: list[str], *, quiet: bool
 ) -> IngestReport:
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[current]}", style="dim"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-        disable=quiet,
-    )
+    progress = progress_bars(quiet=quiet)
     with progress:
-        task = progress.add_task(f"ingest {path}", total=None, current="")
+        task = progress.add_task(escape(f"ingest {path}"), total=None, current="")
 
         def update(event: IngestProgress) -> None:
             progress.update(task, total=event.total, completed=event.done, current=event.path[-50:])
 
-        return ls.ingest(path, source=source, prune=prune, tags=tags, progress=update)
+        return ls.ingest(
+            path,
+            source=source,
+            prune=prune,
+            tags=tags,
+            progress=update,
+            # With dense retrieval on, a second bar for embedding the new chunks.
+            embed_progress=embedding_bars(progress) if ls.embeddings is not None else None,
+        )
 
 
 def _report_dict(report: IngestReport) -> dict[str, object]:
@@ -79,7 +79,9 @@ def _report_dict(report: IngestReport) -> dict[str, object]:
         "failed_files": [
             {"path": p.path, "message": p.message, "hint": p.hint} for p in report.failed
         ],
-        "warnings_files": [{"path": p.path, "message": p.message} for p in report.warnings],
+        "warnings_files": [
+            {"path": p.path, "message": p.message, "hint": p.hint} for p in report.warnings
+        ],
         "vanished_files": report.vanished,
     }
 
@@ -102,6 +104,8 @@ def _print_report(report: IngestReport) -> None:
             console.print(f"    [yellow]hint:[/] {problem.hint}", highlight=False)
     for problem in report.warnings:
         console.print(f"[yellow]![/] {problem.path}: {problem.message}", highlight=False)
+        if problem.hint:
+            console.print(f"    [yellow]hint:[/] {problem.hint}", highlight=False)
     if report.unsupported:
         kinds = ", ".join(f"{ext} ×{n}" for ext, n in report.unsupported.most_common())
         console.print(f"[dim]skipped unsupported file types: {kinds}[/]", highlight=False)

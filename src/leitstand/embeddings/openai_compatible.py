@@ -87,10 +87,16 @@ class OpenAICompatibleEmbedder(Embedder):
         prefix = self.settings.query_prefix if kind == "query" else self.settings.document_prefix
         inputs = [prefix + text for text in texts]
         size = self.settings.batch_size
-        parts = [self._request(inputs[i : i + size]) for i in range(0, len(inputs), size)]
+        parts = [
+            self._checked(self._request(inputs[i : i + size])) for i in range(0, len(inputs), size)
+        ]
         if not parts:
             return np.zeros((0, self._dimensions or 0), dtype=np.float32)
-        vectors = np.vstack(parts)
+        return np.vstack(parts)
+
+    def _checked(self, vectors: Vectors) -> Vectors:
+        """One batch's vectors, checked against the size of the first (each batch, so that
+        a size change between batches gets this message rather than numpy's)."""
         if self._dimensions is None:
             self._dimensions = int(vectors.shape[1])
         elif vectors.shape[1] != self._dimensions:

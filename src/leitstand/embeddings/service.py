@@ -265,7 +265,14 @@ def finish_ingest(
             service.embed(progress=progress)
         except LeitstandError as exc:
             log.warning("embedding after ingestion failed: %s", exc)
-            report.warnings.append(FileProblem("(embeddings)", exc.message, exc.hint))
+            later = "`leitstand embed run` embeds them once the model answers"
+            report.warnings.append(
+                FileProblem(
+                    "(embeddings)",
+                    f"the new chunks were not embedded: {exc.message}",
+                    f"{exc.hint}; {later}" if exc.hint else later,
+                )
+            )
     if report.updated or report.removed:
         with db.write() as session:
             sweep_unused(session.connection())

@@ -145,6 +145,19 @@ def embeddings_json(
         if encoding_format == "base64":
             encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
         data.append({"object": "embedding", "index": index, "embedding": encoded})
+    return _embeddings_list(model, texts, data)
+
+
+def embeddings_json_of(model: str, texts: list[str], vectors: list[list[float]]) -> dict[str, Any]:
+    """An embeddings answer with exactly these vectors (as floats), whatever was asked."""
+    data = [
+        {"object": "embedding", "index": index, "embedding": vector}
+        for index, vector in enumerate(vectors)
+    ]
+    return _embeddings_list(model, texts, data)
+
+
+def _embeddings_list(model: str, texts: list[str], data: list[dict[str, Any]]) -> dict[str, Any]:
     tokens = sum(estimate_tokens(text) for text in texts)
     return {
         "object": "list",

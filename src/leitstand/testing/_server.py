@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -58,6 +58,12 @@ class _BrokenStream:
     text_before_break: str
 
 
+@dataclass(frozen=True)
+class _Embeddings:
+    vectors: list[list[float]] | None
+    delay_s: float = 0.0
+
+
 def echo_last_user_message(body: dict[str, Any]) -> str:
     """The default reply: ``"scripted answer: "`` and the last user message."""
     for message in reversed(body.get("messages") or []):
@@ -72,7 +78,9 @@ class ScriptedChatServer:
     Each chat request takes the next scripted step (:meth:`enqueue`, :meth:`enqueue_error`,
     :meth:`enqueue_broken_stream`); when none is left, ``default`` answers from the request
     body. Speaks ``/v1/chat/completions`` (JSON and SSE streaming), ``/v1/models`` and
-    ``/v1/embeddings`` (deterministic hashed vectors). ``requests`` holds what it received.
+    ``/v1/embeddings`` (deterministic hashed vectors; embedding requests take their own
+    script: :meth:`enqueue_embeddings`, :meth:`enqueue_embeddings_error`). ``requests`` holds
+    what it received.
 
     >>> with ScriptedChatServer() as server:  # doctest: +SKIP
     ...     server.enqueue("Hello!")
@@ -98,6 +106,7 @@ class ScriptedChatServer:
         self.host = host
         self.port = port
         self._script: deque[_Reply | _Error | _BrokenStream] = deque()
+        self._embedding_script: deque[_Embeddings | _Error] = deque()
         self._requests: list[ReceivedRequest] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -205,10 +214,28 @@ class ScriptedChatServer:
         """Queue an answer that sends ``text_before_break`` and then closes the connection."""
         self._push(_BrokenStream(text_before_break))
 
+    def enqueue_embeddings(
+        self, vectors: Sequence[Sequence[float]] | None = None, *, delay_s: float = 0
+    ) -> None:
+        """Queue the next ``/v1/embeddings`` reply: ``vectors`` sent as they are, whatever
+        the request asked (to test a client against a wrong count or size), or by default the
+        usual hashed vectors; ``delay_s`` waits before answering (a slow endpoint)."""
+        rows = None if vectors is None else [[float(value) for value in row] for row in vectors]
+        with self._lock:
+            self._embedding_script.append(_Embeddings(rows, delay_s))
+
+    def enqueue_embeddings_error(
+        self, status: int, message: str = "", retry_after: float | None = None
+    ) -> None:
+        """Queue an HTTP error as the next ``/v1/embeddings`` reply (see :meth:`enqueue_error`)."""
+        with self._lock:
+            self._embedding_script.append(_Error(status, message, retry_after))
+
     def reset(self) -> None:
         """Forget the unused script and the received requests (to share one server)."""
         with self._lock:
             self._script.clear()
+            self._embedding_script.clear()
             self._requests.clear()
 
     @property
@@ -219,9 +246,9 @@ class ScriptedChatServer:
 
     @property
     def pending(self) -> int:
-        """Scripted steps not yet used."""
+        """Scripted steps not yet used (chat and embeddings)."""
         with self._lock:
-            return len(self._script)
+            return len(self._script) + len(self._embedding_script)
 
     def _push(self, step: _Reply | _Error | _BrokenStream) -> None:
         with self._lock:
@@ -284,11 +311,20 @@ class ScriptedChatServer:
             )
         else:
             return _error(400, "'input' must be a string or a non-empty list")
+        with self._lock:
+            step = self._embedding_script.popleft() if self._embedding_script else None
+        if isinstance(step, _Error):
+            return _error(step.status, step.message, step.retry_after)
+        if step is not None and step.delay_s:
+            await self._wait(request, step.delay_s)
+        model = str(body.get("model") or self.model)
+        if step is not None and step.vectors is not None:
+            return JSONResponse(shapes.embeddings_json_of(model, texts, step.vectors))
         dimensions = body.get("dimensions")
         dimensions = dimensions if isinstance(dimensions, int) and dimensions > 0 else None
         return JSONResponse(
             shapes.embeddings_json(
-                str(body.get("model") or self.model),
+                model,
                 texts,
                 dimensions or self.embedding_dim,
                 str(body.get("encoding_format") or "float"),
