@@ -87,7 +87,9 @@ class Leitstand:
         self.retriever = Retriever(
             self.db,
             lexical_index_for(
-                self.db, LexicalWeights(context_weight=self.settings.retrieval.context_weight)
+                self.db,
+                LexicalWeights(context_weight=self.settings.retrieval.context_weight),
+                memory=self.settings.retrieval.memory_index,
             ),
             self.analyser,
             self.detector,
@@ -303,7 +305,18 @@ class Leitstand:
 
     # -- lifecycle -------------------------------------------------------------------
 
+    def start_background(self) -> None:
+        """What a long-running process does at start (``leitstand serve`` does): embed pending
+        chunks in a thread (see :meth:`start_background_embedding`) and, on SQLite, build the
+        lexical postings in memory once the collection is large enough."""
+        from leitstand.search.memory_index import MemoryLexicalIndex
+
+        self.start_background_embedding()
+        if isinstance(self.retriever.index, MemoryLexicalIndex):
+            self.retriever.index.start()
+
     def close(self) -> None:
+        self.retriever.index.close()
         if self.embeddings is not None:
             self.embeddings.close()
         self.tracer.close()

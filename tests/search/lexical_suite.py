@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import pytest
 from sqlalchemy import delete, select
@@ -132,14 +133,14 @@ def reference_bm25(db: Database, terms: list[str], weights: LexicalWeights) -> d
     return scores
 
 
-def open_corpus(url: str) -> Corpus:
+def open_corpus(url: str, *, memory: Literal["auto", "on", "off"] = "off") -> Corpus:
     db = Database(url)
     db.migrate()
     analyser = Analyser(LANGUAGES)
     ingestor = Ingestor(
         db, IngestSettings(), analyser, LanguageDetector(LANGUAGES), Tracer(db, enabled=False)
     )
-    return Corpus(db, lexical_index_for(db), analyser, ingestor)
+    return Corpus(db, lexical_index_for(db, memory=memory), analyser, ingestor)
 
 
 class LexicalIndexBaseTests:

@@ -79,3 +79,6 @@ class LexicalIndex(ABC):
 
         Scores are BM25 (higher is better); a chunk matches if it contains any term.
         """
+
+    def close(self) -> None:  # noqa: B027 - optional hook; most indexes hold nothing
+        """Stop background work and release memory."""

@@ -28,11 +28,13 @@ PASSAGE_CONTEXT_CHARS = 400
 def create_app(ls: Leitstand) -> FastAPI:
     """The ASGI app serving ``ls``; closing the app closes nothing (the caller owns ``ls``)."""
 
+    def warm() -> None:
+        warm_up(ls.settings.languages)
+        ls.start_background()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        threading.Thread(
-            target=warm_up, args=(ls.settings.languages,), name="leitstand-warm-up", daemon=True
-        ).start()
+        threading.Thread(target=warm, name="leitstand-warm-up", daemon=True).start()
         yield
         ls.tracer.flush()
 

@@ -184,6 +184,16 @@ class VectorDeletion(Base):
     model: Mapped[str] = mapped_column(String(300))
 
 
+class ChunkDeletion(Base):
+    """Deleted chunks, logged by a trigger, so in-memory indexes can follow deletions."""
+
+    __tablename__ = "chunk_deletions"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chunk_id: Mapped[int] = mapped_column(Integer)
+
+
 class Prompt(Base):
     """A prompt template, recorded once per distinct content."""
 

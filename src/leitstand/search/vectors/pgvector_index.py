@@ -23,8 +23,8 @@ from sqlalchemy import Connection, text
 
 from leitstand.embeddings.base import Vectors
 from leitstand.errors import StorageError
+from leitstand.search._filtered import filtered_search
 from leitstand.search.base import ScoredChunk, SearchFilters
-from leitstand.search.vectors._filtered import filtered_search
 from leitstand.search.vectors.base import VectorIndex
 from leitstand.store.database import Database
 

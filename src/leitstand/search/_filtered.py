@@ -1,9 +1,10 @@
-"""Filters (sources, languages, tags) for nearest-neighbour search, the same on every backend.
+"""Filters (sources, languages, tags) for indexes that hold every chunk: HNSW graphs and the
+in-memory lexical index, the same on every backend.
 
-An HNSW graph cannot skip chunks that a filter excludes, so a filtered search asks the
-index for more neighbours than it needs and keeps those the filter allows (one SQL query
-over the candidates). When too few survive, the filter is selective: then the allowed
-chunks are few enough to score exactly, and the answer is complete rather than approximate.
+Such an index cannot skip chunks that a filter excludes, so a filtered search asks it for
+more results than it needs and keeps those the filter allows (one SQL query over the
+candidates). When too few survive, the filter is selective: then the allowed chunks are few
+enough to score exactly, and the answer is complete rather than approximate.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def filtered_search(
     """The best ``limit`` allowed chunks: over-fetch from ``nearest(count)`` and filter, or
     score the allowed chunks with ``exact(ids)`` when the filter lets too few through.
 
-    ``size`` is the number of vectors in the index.
+    ``size`` is the number of chunks in the index; ``nearest`` may return fewer than asked
+    when fewer match (then every match was seen).
     """
     fetch = min(size, max(2 * limit, 64))
     while fetch > 0:
