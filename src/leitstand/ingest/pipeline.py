@@ -41,6 +41,11 @@ BATCH_CHUNKS = 2000
 _DOCUMENTS = cast(Table, Document.__table__)
 _CHUNKS = cast(Table, Chunk.__table__)
 _TAGS = cast(Table, DocumentTag.__table__)
+_HIGHEST_CHUNK = "SELECT coalesce(max(id), 0) FROM chunks"
+_INDEX_NEW_CHUNKS = (
+    "INSERT INTO chunks_fts(rowid, analysed, analysed_context) "
+    "SELECT id, analysed, analysed_context FROM chunks WHERE id > ?"
+)
 _CHUNK_COLUMNS = tuple(column.name for column in _CHUNKS.columns if column.name != "id")
 BATCH_SECONDS = 1.0
 
@@ -550,7 +555,9 @@ class Ingestor:
 
     def _insert_chunks(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         """The hot loop of ingestion: one executemany straight to the driver (chunk columns
-        are plain numbers and strings, so SQLAlchemy's per-value processing is not needed)."""
+        are plain numbers and strings, so SQLAlchemy's per-value processing is not needed).
+        On SQLite the new chunks then go into FTS5 in one statement (migration 0006): ids
+        are never reused, so they are exactly those above the highest id before."""
         columns = _CHUNK_COLUMNS
         marker = "?" if self.db.is_sqlite else "%s"
         # Column names come from our own table definition, never from input.
@@ -558,7 +565,13 @@ class Ingestor:
             f"INSERT INTO chunks ({', '.join(columns)}) "  # noqa: S608
             f"VALUES ({', '.join(marker for _ in columns)})"
         )
-        connection.exec_driver_sql(statement, [tuple(row.get(c) for c in columns) for row in rows])
+        values = [tuple(row.get(c) for c in columns) for row in rows]
+        if not self.db.is_sqlite:
+            connection.exec_driver_sql(statement, values)
+            return
+        before = connection.exec_driver_sql(_HIGHEST_CHUNK).scalar_one()
+        connection.exec_driver_sql(statement, values)
+        connection.exec_driver_sql(_INDEX_NEW_CHUNKS, (before,))
 
     def _upsert_document(self, connection: Connection, source_id: int, parsed: ParsedFile) -> int:
         """Insert or update one document row; an update also drops its old chunks and tags."""
