@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
@@ -536,8 +537,9 @@ class Ingestor:
             chunk_rows: list[dict[str, Any]] = []
             tag_rows: list[dict[str, Any]] = []
             documents: list[int] = []
-            for parsed in batch:
-                document_id = self._upsert_document(connection, source_id, parsed)
+            for parsed, document_id in zip(
+                batch, self._upsert_documents(connection, source_id, batch), strict=True
+            ):
                 documents.append(document_id)
                 chunk_rows.extend(parsed.chunk_rows(document_id))
                 tag_rows.extend({"document_id": document_id, "tag": t} for t in sorted(set(tags)))
@@ -573,10 +575,36 @@ class Ingestor:
         connection.exec_driver_sql(statement, values)
         connection.exec_driver_sql(_INDEX_NEW_CHUNKS, (before,))
 
-    def _upsert_document(self, connection: Connection, source_id: int, parsed: ParsedFile) -> int:
-        """Insert or update one document row; an update also drops its old chunks and tags."""
+    def _upsert_documents(
+        self, connection: Connection, source_id: int, batch: list[ParsedFile]
+    ) -> list[int]:
+        """Insert or update the batch's document rows (one statement for all, when their
+        paths differ); an update also drops the document's old chunks and tags."""
+        if not batch:
+            return []
         now = utcnow()
-        values: dict[str, Any] = {
+        params = [self._document_row(source_id, parsed, now) for parsed in batch]
+        # An upsert, decided inside the write transaction: another process may have written
+        # the same file meanwhile. created_at is only set by an insert, which tells the two apart.
+        if len({parsed.path for parsed in batch}) == len(batch):
+            found = {row[2]: row for row in connection.execute(self._upsert, params)}
+            rows = [found[parsed.path] for parsed in batch]
+        else:  # the same path twice (texts given twice): one at a time, the last one wins
+            rows = [connection.execute(self._upsert, row).one() for row in params]
+        ids = [int(row[0]) for row in rows]
+        replaced = sorted({int(row[0]) for row in rows if row[1] != now})
+        for start in range(0, len(replaced), 500):
+            chosen = replaced[start : start + 500]
+            connection.execute(delete(_CHUNKS).where(_CHUNKS.c.document_id.in_(chosen)))
+            connection.execute(delete(_TAGS).where(_TAGS.c.document_id.in_(chosen)))
+        return ids
+
+    @staticmethod
+    def _document_row(source_id: int, parsed: ParsedFile, now: datetime) -> dict[str, Any]:
+        return {
+            "source_id": source_id,
+            "path": parsed.path,
+            "created_at": now,
             "uri": parsed.uri,
             "title": parsed.title,
             "kind": parsed.kind,
@@ -591,20 +619,11 @@ class Ingestor:
             "metadata": parsed.metadata,
             "updated_at": now,
         }
-        # An upsert, decided inside the write transaction: another process may have written
-        # the same file meanwhile. created_at is only set by an insert, which tells the two apart.
-        row = connection.execute(
-            self._upsert, {"source_id": source_id, "path": parsed.path, "created_at": now, **values}
-        ).one()
-        document_id, created_at = int(row[0]), row[1]
-        if created_at != now:
-            connection.execute(delete(_CHUNKS).where(_CHUNKS.c.document_id == document_id))
-            connection.execute(delete(_TAGS).where(_TAGS.c.document_id == document_id))
-        return document_id
 
     @cached_property
     def _upsert(self) -> Any:
-        """INSERT … ON CONFLICT (source_id, path) DO UPDATE … RETURNING id, built once."""
+        """INSERT … ON CONFLICT (source_id, path) DO UPDATE … RETURNING id, created_at, path,
+        built once."""
         dialect_insert: Any
         if self.db.is_sqlite:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
@@ -617,7 +636,7 @@ class Ingestor:
         return statement.on_conflict_do_update(
             index_elements=[documents.c.source_id, documents.c.path],
             set_={name: statement.excluded[name] for name in updated},
-        ).returning(documents.c.id, documents.c.created_at)
+        ).returning(documents.c.id, documents.c.created_at, documents.c.path)
 
     def _delete_documents(self, source_id: int, paths: list[str]) -> None:
         with self.db.write() as session:
