@@ -47,6 +47,8 @@ BUDGET_CHUNKS_PER_S = 2000
 BUDGET_READY_S = 2.0
 BUDGET_RSS_MB = 200
 STEMMERS = {"de": "german", "en": "english"}
+LEXICAL_ONLY: dict[str, Any] = {"embeddings": {"provider": "none"}}
+"""The budget is for lexical ingestion and a server with no local model."""
 
 
 def generate_corpus(folder: Path, files: int, seed: int = 7) -> dict[str, Any]:
@@ -80,7 +82,7 @@ def generate_corpus(folder: Path, files: int, seed: int = 7) -> dict[str, Any]:
 
 
 def ingest_once(folder: Path, data_dir: Path, workers: int | None) -> dict[str, Any]:
-    overrides: dict[str, Any] = {"data_dir": str(data_dir)}
+    overrides: dict[str, Any] = {"data_dir": str(data_dir), **LEXICAL_ONLY}
     if workers is not None:
         overrides["ingest"] = {"workers": workers}
     with Leitstand.open(None, **overrides) as ls:
@@ -112,7 +114,10 @@ def warm_up(tmp: Path) -> None:
 
 
 def chunk_texts(data_dir: Path) -> list[tuple[str, str]]:
-    with Leitstand.open(None, data_dir=str(data_dir)) as ls, ls.db.read() as session:
+    with (
+        Leitstand.open(None, data_dir=str(data_dir), **LEXICAL_ONLY) as ls,
+        ls.db.read() as session,
+    ):
         return [(row[0], row[1]) for row in session.execute(select(Chunk.text, Chunk.language))]
 
 
@@ -160,7 +165,7 @@ def throughput(folder: Path, tmp: Path, rounds: int) -> tuple[dict[str, Any], Pa
 
 
 def rerun(folder: Path, data_dir: Path) -> dict[str, Any]:
-    with Leitstand.open(None, data_dir=str(data_dir)) as ls:
+    with Leitstand.open(None, data_dir=str(data_dir), **LEXICAL_ONLY) as ls:
         started = time.perf_counter()
         report = ls.ingest(folder, source="bench")
         seconds = time.perf_counter() - started
@@ -176,7 +181,9 @@ def startup(data_dir: Path, tmp: Path, repeats: int) -> dict[str, Any]:
     """``leitstand serve`` and a bare FastAPI app, started alternately: ready time and RSS."""
     config = tmp / "serve" / "leitstand.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(yaml.safe_dump({"data_dir": str(data_dir), "log_level": "warning"}))
+    config.write_text(
+        yaml.safe_dump({"data_dir": str(data_dir), "log_level": "warning", **LEXICAL_ONLY})
+    )
     measured: dict[str, list[dict[str, float]]] = {"leitstand": [], "bare-fastapi": []}
     for number in range(repeats):
         order = ["leitstand", "bare-fastapi"] if number % 2 == 0 else ["bare-fastapi", "leitstand"]

@@ -95,7 +95,7 @@ def variants() -> list[Variant]:
 
 
 def ingest(dataset: BeirSet, folder: Path, analyser: Analyser) -> Index:
-    ls = Leitstand.open(None, data_dir=str(folder))
+    ls = Leitstand.open(None, data_dir=str(folder), embeddings={"provider": "none"})
     # The analyser under test, for ingestion (the ingestor is created on first use) and queries.
     ls.analyser = analyser
     ls.retriever.analyser = analyser

@@ -70,6 +70,7 @@ def write_config(folder: Path, model_url: str) -> Path:
     settings = {
         "data_dir": "data",
         "log_level": "warning",
+        "embeddings": {"provider": "none"},  # the budget excludes retrieval; keep it lexical
         "models": {"scripted": {"base_url": model_url, "model": "scripted-model"}},
         "use_cases": {"default": {"model": "scripted"}},
     }

@@ -212,6 +212,18 @@ def test_the_api_key_is_sent_as_a_bearer_token(
             make_embedder(url=locked.url, api_key=key).embed(["eins"], "document")
 
 
+def test_azure_openai_gets_its_api_version_and_api_key_header(
+    server: ScriptedChatServer, make_embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_TEST_KEY", "az-123")
+    embedder = make_embedder(api_key={"$env": "AZURE_TEST_KEY"}, api_version="2024-10-21")
+    assert embedder.embed(["eins"], "document").shape == (1, server.embedding_dim)
+    sent = embedding_requests(server)[-1]
+    assert sent.query == {"api-version": "2024-10-21"}
+    assert sent.headers["api-key"] == "az-123"
+    assert "authorization" not in sent.headers
+
+
 def test_no_authorization_header_without_a_key(
     server: ScriptedChatServer, make_embedder: Any
 ) -> None:

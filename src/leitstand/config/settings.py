@@ -171,6 +171,12 @@ class EmbeddingSettings(_Section):
     api_key: SecretRef | None = Field(
         None, description='openai: key by reference, e.g. {"$env": "OPENAI_API_KEY"}.'
     )
+    api_version: str | None = Field(
+        None,
+        description="openai: Azure OpenAI's api-version, e.g. 2024-10-21; then base_url is the "
+        "deployment (https://<resource>.openai.azure.com/openai/deployments/<name>) and the key "
+        "goes in the api-key header.",
+    )
     batch_size: int = Field(32, ge=1, le=4096, description="Texts per embedding call.")
     timeout_s: float = Field(60.0, gt=0, description="openai: timeout of one request.")
     max_retries: int = Field(3, ge=0, le=10, description="openai: retries on 429, 5xx, timeouts.")

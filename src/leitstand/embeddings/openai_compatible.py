@@ -1,10 +1,12 @@
 """Embeddings from any OpenAI-compatible ``/v1/embeddings`` endpoint.
 
-OpenAI, Azure-style gateways, Ollama, vLLM and Text Embeddings Inference all answer
-``POST {base_url}/embeddings``. Texts go in batches of ``embeddings.batch_size``; 429, 5xx,
-connection errors and timeouts are retried with exponential backoff (honouring
-``Retry-After``); every other failure becomes a :class:`ModelError` naming the setting to
-change. Vectors are L2-normalised here, whatever the endpoint does.
+OpenAI, Ollama, vLLM, Text Embeddings Inference and gateways all answer
+``POST {base_url}/embeddings``; Azure OpenAI too, with its deployment URL as ``base_url``,
+``?api-version=`` (``embeddings.api_version``) and the key in an ``api-key`` header.
+Texts go in batches of ``embeddings.batch_size``; 429, 5xx, connection errors and timeouts
+are retried with exponential backoff (honouring ``Retry-After``); every other failure
+becomes a :class:`ModelError` naming the setting to change. Vectors are L2-normalised here,
+whatever the endpoint does.
 """
 
 from __future__ import annotations
@@ -144,14 +146,17 @@ class OpenAICompatibleEmbedder(Embedder):
                 self._api_key = ref.resolve()
             except SecretNotFoundError as exc:
                 raise SecretNotFoundError(f"{_KEY_SETTING}: {exc.message}", hint=exc.hint) from exc
+        if self.settings.api_version:  # Azure OpenAI
+            return {"api-key": self._api_key}
         return {"authorization": f"Bearer {self._api_key}"}
 
     def _send(self, body: dict[str, Any]) -> httpx.Response:
         url = f"{self.base_url}/embeddings"
+        params = {"api-version": self.settings.api_version} if self.settings.api_version else None
         retries = 0
         while True:
             try:
-                response = self._client.post(url, json=body, headers=self._auth())
+                response = self._client.post(url, json=body, headers=self._auth(), params=params)
             except _RETRY_ERRORS as exc:
                 if retries >= self.settings.max_retries:
                     raise self._transport_error(exc, retries) from exc

@@ -25,7 +25,15 @@ EmbedderFactory = Callable[[EmbeddingSettings], "Embedder"]
 
 # Settings that decide the vectors a model produces; stored with a model so that its
 # embedder can be built again after the configuration moved on to another model.
-STORED_FIELDS = ("provider", "model", "base_url", "api_key", "query_prefix", "document_prefix")
+STORED_FIELDS = (
+    "provider",
+    "model",
+    "base_url",
+    "api_key",
+    "api_version",
+    "query_prefix",
+    "document_prefix",
+)
 
 
 def embedder_name(provider: str, settings: EmbeddingSettings) -> str:

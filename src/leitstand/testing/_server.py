@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import uvicorn
@@ -36,6 +36,8 @@ class ReceivedRequest:
     """Header names in lower case."""
     body: Any
     """The parsed JSON body; None when there was none or it was not JSON."""
+    query: dict[str, str] = field(default_factory=dict)
+    """The URL's query parameters."""
 
 
 @dataclass(frozen=True)
@@ -337,7 +339,13 @@ class ScriptedChatServer:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        received = ReceivedRequest(request.method, request.url.path, dict(request.headers), body)
+        received = ReceivedRequest(
+            request.method,
+            request.url.path,
+            dict(request.headers),
+            body,
+            dict(request.query_params),
+        )
         with self._lock:
             self._requests.append(received)
         return body

@@ -1,0 +1,463 @@
+"""Rendering ``docs/benchmarks.md`` from the JSON results of the scripts in ``bench/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NOTES = [
+    "## Notes on method",
+    "",
+    "- Percentiles are nearest-rank over all measured requests or queries; warm-up requests "
+    "are not counted.",
+    "- The own-path budget is checked on what leitstand's code adds inside the server (the "
+    "trace's duration minus its retrieve and generate spans). The client-side figure adds one "
+    "HTTP round trip through uvicorn and FastAPI; the bare FastAPI row shows what that costs "
+    "on this machine for any FastAPI service.",
+    "- Query and request timings come from one process on a machine shared with other work; "
+    "the peers of one run saw the same conditions, runs on different days did not.",
+    "",
+]
+
+
+RULES = {
+    "default_sqlite": "default configuration, SQLite",
+    "default_postgres": "default configuration, PostgreSQL",
+    "lexical_sqlite": "lexical only, SQLite",
+    "lexical_postgres": "lexical only, PostgreSQL",
+    "hybrid_not_below_inputs": "hybrid not below its inputs",
+}
+
+
+def verdict(holds: bool | None) -> str:
+    if holds is None:
+        return "not measured"
+    return "pass" if holds else "**FAIL**"
+
+
+def ms(block: dict[str, Any] | None, key: str = "p50") -> str:
+    return f"{block[key]:.2f}" if block and key in block else "–"
+
+
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def budgets(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows: list[list[Any]] = []
+    if "retrieval" in results:
+        for dataset, data in results["retrieval"]["datasets"].items():
+            for name, rule in data["acceptance"].items():
+                rows.append(
+                    [
+                        f"retrieval, {dataset}: {RULES.get(name, name)}",
+                        f"nDCG@10 ≥ {rule['needed']:.4f} ({rule['rule']})",
+                        f"{rule['measured']:.4f}",
+                        verdict(rule["holds"]),
+                    ]
+                )
+    if "scale" in results:
+        rows += scale_budgets(results["scale"])
+    if "request_latency" in results:
+        data = results["request_latency"]
+        own, budget = data["ms"]["leitstand_own"], data["budget"]
+        inner = data["ms"]["own_in_process"]
+        bare = data["ms"]["bare_fastapi_round_trip"]
+        rows.append(
+            [
+                "own request path: leitstand's code (trace − retrieve − generate)",
+                "p50 ≤ 1 ms, p99 ≤ 5 ms",
+                f"p50 {inner['p50']:.2f} ms, p99 {inner['p99']:.2f} ms",
+                verdict(budget["in_process_p50_holds"] and budget["in_process_p99_holds"]),
+            ]
+        )
+        rows.append(
+            [
+                "… as the client sees it (+ one uvicorn/FastAPI round trip; a bare FastAPI "
+                f"app: p50 {bare['p50']:.2f} ms)",
+                "p50 ≤ 1 ms, p99 ≤ 5 ms",
+                f"p50 {own['p50']:.2f} ms, p99 {own['p99']:.2f} ms",
+                verdict(budget["p50_holds"] and budget["p99_holds"]),
+            ]
+        )
+    if "ingest_throughput" in results:
+        data = results["ingest_throughput"]
+        budget, serve = data["budget"], data["serve"]["leitstand"]
+        rate = data["throughput"]["leitstand"]["chunks_per_s_median"]
+        rows += [
+            [
+                "ingestion, txt + md, lexical only, default workers",
+                f"≥ {budget['chunks_per_s']:,} chunks/s",
+                f"{rate:,.0f} chunks/s",
+                verdict(budget["chunks_per_s_holds"]),
+            ],
+            [
+                "`leitstand serve` ready (start → /readyz 200), median",
+                f"≤ {budget['ready_s']} s",
+                f"{serve['ready_s']['median']:.2f} s (max {serve['ready_s']['max']:.2f} s)",
+                verdict(budget["ready_holds"]),
+            ],
+            [
+                "`leitstand serve` idle RSS, median",
+                f"≤ {budget['rss_mb']} MB",
+                f"{serve['rss_idle_mb']['median']:.0f} MB",
+                verdict(budget["rss_holds"]),
+            ],
+        ]
+    return ["## Budgets", "", *table(["what", "budget", "measured", "verdict"], rows)]
+
+
+def retrieval(data: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Retrieval quality (`bench/retrieval.py`)",
+        "",
+        "XQuAD dev split (240 Wikipedia paragraphs, 612 questions per language), BEIR layout from "
+        "`../shared/datasets`. Every peer indexes title + text of the same paragraphs; every "
+        "query runs on every peer before the next query (rotating order). `leitstand-sqlite` and "
+        "`leitstand-postgres` run the **default configuration with no LLM configured**; with the "
+        "`[local]` extra and the packaged all-MiniLM-L6-v2 installed, that is hybrid retrieval "
+        "(column *mode*). The `-lexical` rows are the same defaults with "
+        "`embeddings.provider: none`, what a core install does. `minilm-brute` is "
+        "sentence-transformers with the same model, exact cosine over all paragraphs. Query "
+        "times of hybrid and MiniLM include embedding the question on the CPU. Index time "
+        "includes leitstand's database writes (and embedding, for hybrid).",
+        "",
+    ]
+    header = [
+        "peer",
+        "mode",
+        "nDCG@10",
+        "recall@10",
+        "MRR@10",
+        "query p50 ms",
+        "query p99 ms",
+        "index s",
+    ]
+    for dataset, result in data["datasets"].items():
+        lines += [f"### {dataset} ({result['queries']} queries, {result['documents']} docs)", ""]
+        rows = [
+            [
+                f"`{name}`",
+                peer.get("mode", ""),
+                f"{peer['ndcg@10']:.4f}",
+                f"{peer['recall@10']:.4f}",
+                f"{peer['mrr@10']:.4f}",
+                f"{peer['query_ms']['p50']:.2f}",
+                f"{peer['query_ms']['p99']:.2f}",
+                f"{peer['index_s']:.2f}",
+            ]
+            for name, peer in result["peers"].items()
+        ]
+        lines += table(header, rows)
+        ratio_rows = [
+            [
+                f"`{name}` ÷ `bm25s-stem`",
+                r["ndcg@10"],
+                r["recall@10"],
+                r["mrr@10"],
+                r["query_p50"],
+                f"{r['queries_better']} / {r['queries_worse']}",
+            ]
+            for name, peer in result["peers"].items()
+            if (r := peer.get("vs_bm25s-stem"))
+        ]
+        lines += table(
+            ["ratio", "nDCG", "recall", "MRR", "query p50", "queries better / worse"], ratio_rows
+        )
+        fusion = result.get("fusion", {})
+        if fusion:
+            lines += [
+                "Fusion and refinements on the same SQLite index (the defaults in "
+                "`config/settings.py` are chosen from this table):",
+                "",
+                *table(
+                    ["variant", "nDCG@10", "recall@10", "MRR@10"],
+                    [
+                        [
+                            name,
+                            f"{row['ndcg@10']:.4f}",
+                            f"{row['recall@10']:.4f}",
+                            f"{row['mrr@10']:.4f}",
+                        ]
+                        for name, row in fusion.items()
+                    ],
+                ),
+            ]
+    return lines
+
+
+def ablation(data: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Lexical options, one at a time (`bench/lexical_ablation.py`)",
+        "",
+        "Lexical search only, SQLite, XQuAD dev, side by side with `bm25s-stem` in the same "
+        "run: German compound splitting, pseudo-relevance feedback (RM3) for a small grid of "
+        "feedback chunks, expansion terms and weight, and the proximity re-ranker. "
+        f"Defaults chosen from it: expansion `{data['defaults']['expansion']}`, re-ranker "
+        f"`{data['defaults']['reranker']}`. Loading the German lexicon once: "
+        f"{data['lexicon_load_ms']:.0f} ms.",
+        "",
+    ]
+    for dataset, result in data["datasets"].items():
+        lines += [f"### {dataset}", ""]
+        lines += table(
+            ["variant", "nDCG@10", "Δ vs bm25s-stem", "MRR@10", "query p50 ms", "better / worse"],
+            [
+                [
+                    f"`{name}`",
+                    f"{row['ndcg@10']:.4f}",
+                    f"{row.get('delta_vs_bm25s-stem', 0):+.4f}" if name != "bm25s-stem" else "",
+                    f"{row['mrr@10']:.4f}",
+                    f"{row['query_ms']['p50']:.2f}",
+                    f"{row.get('queries_better', '')} / {row.get('queries_worse', '')}"
+                    if name != "bm25s-stem"
+                    else "",
+                ]
+                for name, row in result["peers"].items()
+            ],
+        )
+        lines += [
+            f"Ingestion of the {result['documents']} paragraphs: "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in result["ingest_s"].items())
+            + "; analysing them once: "
+            + ", ".join(f"{k} {v:.0f} ms" for k, v in result["analysis_ms"].items())
+            + ".",
+            "",
+        ]
+    return lines
+
+
+def scale_budgets(data: dict[str, Any]) -> list[list[Any]]:
+    found = data.get("budgets", {})
+    budget = data["budget"]
+    rows: list[list[Any]] = []
+    labels = {
+        "lexical_sqlite_100k": ("lexical query, 100k chunks, SQLite", "lexical_sqlite_100k_p50_ms"),
+        "hybrid_sqlite_100k": (
+            "hybrid query, 100k chunks, SQLite (question's vector given)",
+            "hybrid_100k_p50_ms",
+        ),
+        "hybrid_postgres_100k": (
+            "hybrid query, 100k chunks, PostgreSQL (question's vector given)",
+            "hybrid_100k_p50_ms",
+        ),
+        "lexical_sqlite_1m": ("lexical query, 1M chunks, SQLite", "lexical_1m_p50_ms"),
+        "lexical_postgres_1m": ("lexical query, 1M chunks, PostgreSQL", "lexical_1m_p50_ms"),
+    }
+    for key, (label, limit) in labels.items():
+        if key in found:
+            value = found[key]["p50_ms"]
+            rows.append(
+                [
+                    f"{label}, `ls.search(q, k=10)` p50 (`bench/scale.py`)",
+                    f"≤ {budget[limit]:g} ms",
+                    f"{value:.2f} ms" if value is not None else "–",
+                    verdict(found[key]["holds"]),
+                ]
+            )
+    return rows
+
+
+def scale(data: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Scale (`bench/scale.py`)",
+        "",
+        "Synthetic German and English corpora (`bench/corpus.py`: word frequencies from "
+        "wordfreq, topics, bursty repetition, names and numbers; one chunk per paragraph), "
+        "ingested into a fresh database per backend, lexical only, then queried with real XQuAD "
+        "questions and questions drawn from the corpus. `search` is `ls.search(q, k=10)` as a "
+        "caller sees it; `index` is the lexical index alone for the retriever's 100 candidates. "
+        "On SQLite the default answers from the postings in memory (`retrieval.memory_index`); "
+        "*FTS5 only* is the same database with that switched off. `bm25s` indexes the same "
+        "chunk texts in memory (Snowball stemming, stop words). Hybrid adds dense retrieval with "
+        "all-MiniLM-L6-v2 vectors of every chunk; its time excludes embedding the question "
+        "(reported apart).",
+        "",
+        "![Query latency against corpus size](scale.png)",
+        "",
+    ]
+    rows = []
+    for size, run in sorted(data["runs"].items(), key=lambda item: int(item[0])):
+        for backend in ("sqlite", "postgres"):
+            block = run.get(backend)
+            if not block:
+                continue
+            memory = block.get("memory_index", {})
+            hybrid = block.get("hybrid", {})
+            measured = hybrid.get("status") == "measured"
+            rows.append(
+                [
+                    f"{int(size):,}",
+                    backend,
+                    f"{block['ingest']['chunks_per_s']:,.0f}",
+                    f"{memory['build_s']:.1f} s / {memory['memory_mb']:.0f} MB" if memory else "–",
+                    f"{ms(block['lexical']['search'])} / {ms(block['lexical']['search'], 'p99')}",
+                    f"{ms(block['lexical']['index'])} / {ms(block['lexical']['index'], 'p99')}",
+                    ms(block.get("lexical_fts5", {}).get("search")),
+                    ms(block.get("bm25s", {}).get("lexical", {}).get("search")),
+                    ms(hybrid.get("search_with_cached_query_vector")) if measured else "–",
+                    ms(hybrid.get("embed_query")) if measured else "–",
+                    f"{block['size_mb']['database']:,.0f}",
+                ]
+            )
+    lines += table(
+        [
+            "chunks",
+            "backend",
+            "ingest chunks/s",
+            "postings in memory: build / size",
+            "search p50 / p99 ms",
+            "index p50 / p99 ms",
+            "FTS5 only: search p50 ms",
+            "bm25s p50 ms",
+            "hybrid p50 ms",
+            "embed question p50 ms",
+            "database MB",
+        ],
+        rows,
+    )
+    return lines
+
+
+def latency(data: dict[str, Any]) -> list[str]:
+    labels = {
+        "direct_model_call": "direct call to the model server, leitstand's prompt, JSON",
+        "direct_model_call_stream": "direct call to the model server, leitstand's prompt, SSE",
+        "bare_fastapi_round_trip": "bare FastAPI app, same request and response",
+        "healthz_round_trip": "leitstand `/healthz`",
+        "leitstand_total": "leitstand `/v1/chat/completions`, total at the client",
+        "retrieve_span": "… `retrieve` span",
+        "generate_span": "… `generate` span (model client, SSE)",
+        "prompt_span": "… `prompt` span (part of own path)",
+        "leitstand_own": "**own path** = total − retrieve − generate",
+        "own_in_process": "… inside leitstand: trace duration − retrieve − generate",
+        "own_http_layer": "… HTTP layer: total − trace duration",
+        "own_above_bare_fastapi": "own path − bare FastAPI round trip (paired per round)",
+    }
+    rows = [
+        [label, f"{data['ms'][key]['p50']:.2f}", f"{data['ms'][key]['p99']:.2f}"]
+        for key, label in labels.items()
+        if key in data["ms"]
+    ]
+    sizes = data["bytes"]
+    return [
+        "## Request latency (`bench/request_latency.py`)",
+        "",
+        f"`leitstand serve` (child process, SQLite, the five seed articles, "
+        f"{data['corpus']['chunks']} chunks) answers through an OpenAI-compatible scripted model "
+        f"server (`leitstand.testing.ScriptedChatServer`, real HTTP) that replies with a fixed "
+        f"{sizes['model_reply_words']}-word answer, streamed word by word. {data['requests']} "
+        f"non-streaming requests after {data['warm_up']} warm-up rounds; every round sends one "
+        "request of each kind below in a rotating order. Spans are read back from the trace "
+        f"database after the run. Model request ≈ {sizes['model_request']:,} bytes, leitstand "
+        f"response ≈ {sizes['leitstand_response']:,} bytes.",
+        "",
+        *table(["ms", "p50", "p99"], rows),
+        f"Ratios: leitstand total ÷ direct model call (p50) = "
+        f"{data['ratios']['leitstand_total_vs_direct_p50']}; generate span ÷ direct streaming "
+        f"call (p50) = {data['ratios']['generate_span_vs_direct_stream_p50']}.",
+        "",
+    ]
+
+
+def ingestion(data: dict[str, Any]) -> list[str]:
+    corpus, rerun, ratios = data["corpus"], data["rerun_unchanged"], data["ratios"]
+    rows = []
+    for name, peer in data["throughput"].items():
+        runs = peer["runs"]
+        seconds = ", ".join(f"{run['seconds']:.2f}" for run in runs)
+        writes = ", ".join(f"{run['write_s']:.2f}" for run in runs if "write_s" in run) or "–"
+        rows.append(
+            [
+                f"`{name}`",
+                f"{peer['chunks_per_s_median']:,.0f}",
+                runs[0]["chunks"],
+                seconds,
+                writes,
+            ]
+        )
+    serve_rows = [
+        [
+            f"`{name}`",
+            f"{row['ready_s']['median']:.2f} / {row['ready_s']['max']:.2f}",
+            f"{row['rss_ready_mb']['median']:.0f}",
+            f"{row['rss_idle_mb']['median']:.0f}",
+            f"{row['rss_after_50_requests_mb']['median']:.0f}"
+            if "rss_after_50_requests_mb" in row
+            else "–",
+        ]
+        for name, row in data["serve"].items()
+    ]
+    return [
+        "## Ingestion and start-up (`bench/ingest_throughput.py`)",
+        "",
+        f"{corpus['files']:,} generated files ({corpus['bytes'] / 1e6:.1f} MB; half `.txt`, half "
+        "`.md` with headings; 4–8 XQuAD paragraphs each, German and English) ingested into a "
+        f"fresh SQLite data dir; {data['rounds']} round(s), the two leitstand variants swapping "
+        "places. The `bm25s` peer tokenizes (stemming + stop words) and indexes the very chunk "
+        "texts leitstand produced, in memory: analysis and indexing alone, without reading, "
+        "parsing, chunking, language detection or a database.",
+        "",
+        *table(["peer", "chunks/s (median)", "chunks", "seconds per run", "write s"], rows),
+        f"Ratios: leitstand ÷ bm25s = {ratios['leitstand_vs_bm25s']}; default workers ÷ one "
+        f"worker = {ratios['leitstand_vs_1_worker']}. Re-run over the unchanged folder: "
+        f"{rerun['seconds']:.2f} s for {rerun['unchanged']:,} files ({rerun['changed']} changed).",
+        "",
+        "`leitstand serve` over that database, alternating with a bare FastAPI app on uvicorn:",
+        "",
+        *table(
+            [
+                "process",
+                "ready s (median / max)",
+                "RSS at ready MB",
+                "RSS idle (3 s) MB",
+                "RSS after 50 requests MB",
+            ],
+            serve_rows,
+        ),
+        f"Ratios (median): ready ÷ bare FastAPI = {ratios['serve_ready_vs_bare_fastapi']}; "
+        f"idle RSS ÷ bare FastAPI = {ratios['serve_rss_vs_bare_fastapi']}.",
+        "",
+    ]
+
+
+def render(results: dict[str, dict[str, Any]]) -> str:
+    machine = next(iter(results.values()))["machine"]
+    quick = any(result.get("quick") for result in results.values())
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by bench/run_all.py from bench/results/*.json; do not edit by hand. -->",
+        "",
+        "Every figure below comes from the scripts in `bench/`, run side by side with named "
+        "peers in the same run. The machine is shared and absolute timings drift between runs; "
+        "compare the ratios and the peers of the same run.",
+        "",
+        "Reproduce: `make bench` (runs `.venv/bin/python bench/run_all.py`), or one script alone, "
+        "e.g. `.venv/bin/python bench/retrieval.py`; `--quick` gives a smaller run. Results go to "
+        "`bench/results/*.json`; `bench/run_all.py --render` rewrites this page from them.",
+        "",
+        f"Machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB RAM, "
+        f"Python {machine['python']}, {machine['platform']}. Runs: "
+        + "; ".join(
+            f"`{name}` {result['machine']['date']} (load average at start "
+            f"{', '.join(str(x) for x in result['machine']['load_average_at_start'] or [])})"
+            for name, result in results.items()
+        )
+        + (". **Quick run, not for publication.**" if quick else "."),
+        "",
+        *budgets(results),
+    ]
+    if "retrieval" in results:
+        lines += retrieval(results["retrieval"])
+    if "lexical_ablation" in results:
+        lines += ablation(results["lexical_ablation"])
+    if "scale" in results:
+        lines += scale(results["scale"])
+    if "request_latency" in results:
+        lines += latency(results["request_latency"])
+    if "ingest_throughput" in results:
+        lines += ingestion(results["ingest_throughput"])
+    lines += NOTES
+    return "\n".join(lines).rstrip() + "\n"
