@@ -115,7 +115,7 @@ class RetrievalSettings(RetrievalProfile):
         "auto",
         description="SQLite: answer lexical searches from postings held in memory (the same "
         "scores as FTS5, many times faster on large collections; about 7 bytes per chunk and "
-        "distinct term). auto: built in the background once a collection has 5,000 chunks, "
+        "distinct term). auto: built in the background once a collection has 20,000 chunks, "
         "FTS5 answers until then; on: built at the first search; off: FTS5 only.",
     )
     rerank_depth: int = Field(

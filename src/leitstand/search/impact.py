@@ -35,7 +35,7 @@ DENSE_SHARE = 16
 """Sum scores in an array over the whole segment when the postings are at least 1/16 of its
 chunks; below, sort the postings instead."""
 
-BUILD_BATCH = 10_000
+BUILD_BATCH = 5_000
 """Chunks whose tokens are numbered and counted in one vectorised pass."""
 
 Ids = npt.NDArray[np.int64]
@@ -210,18 +210,20 @@ def _count_pairs(
 ) -> Postings:
     """Postings from every token's (hash, doc): distinct pairs, counted per field."""
     hashes = np.concatenate([body, context])
-    docs = np.concatenate([body_docs, context_docs])
-    in_context = np.concatenate(
-        [np.zeros(len(body), dtype=np.int64), np.ones(len(context), dtype=np.int64)]
-    )
+    docs = np.concatenate([body_docs, context_docs]).astype(np.int32)
+    in_context = np.zeros(len(hashes), dtype=np.uint8)
+    in_context[len(body) :] = 1
     order = np.lexsort((docs, hashes))
     hashes, docs, in_context = hashes[order], docs[order], in_context[order]
+    del order
     new_pair = np.ones(len(hashes), dtype=np.bool_)
     if len(hashes):
         new_pair[1:] = (hashes[1:] != hashes[:-1]) | (docs[1:] != docs[:-1])
     first = np.flatnonzero(new_pair)
     size = np.diff(np.append(first, len(hashes)))
-    context_counts = np.add.reduceat(in_context, first) if len(first) else in_context
+    context_counts = (
+        np.add.reduceat(in_context, first, dtype=np.int64) if len(first) else np.zeros(0, int)
+    )
     pair_hashes = hashes[first]
     new_term = np.ones(len(first), dtype=np.bool_)
     new_term[1:] = pair_hashes[1:] != pair_hashes[:-1]
@@ -229,27 +231,40 @@ def _count_pairs(
     return Postings(
         hashes=pair_hashes[term_first],
         indptr=np.append(term_first, len(first)).astype(np.int64),
-        docs=docs[first].astype(np.int32),
+        docs=docs[first],
         body=np.minimum(size - context_counts, MAX_BODY).astype(np.uint16),
         context=np.minimum(context_counts, MAX_CONTEXT).astype(np.uint8),
     )
 
 
 def _concatenate(parts: Sequence[Postings]) -> Postings:
-    """Postings of consecutive sets of chunks (docs ascending from part to part) as one."""
-    terms = np.concatenate([np.repeat(p.hashes, np.diff(p.indptr)) for p in parts])
-    # Each part is sorted by term and its docs come before the next part's: a stable sort
-    # by term (merging the parts' sorted runs) keeps every term's docs ascending.
-    order = np.argsort(terms, kind="stable")
-    terms = terms[order]
-    used, first = np.unique(terms, return_index=True)
-    return Postings(
-        hashes=used,
-        indptr=np.append(first, len(terms)).astype(np.int64),
-        docs=np.concatenate([p.docs for p in parts])[order],
-        body=np.concatenate([p.body for p in parts])[order],
-        context=np.concatenate([p.context for p in parts])[order],
-    )
+    """Postings of consecutive sets of chunks (docs ascending from part to part) as one.
+
+    Every term's postings are the parts' postings of it in part order, so each part's
+    postings are scattered to their places: memory for the result and one part at a time.
+    """
+    used, inverse = np.unique(np.concatenate([p.hashes for p in parts]), return_inverse=True)
+    places = np.cumsum([0, *(len(p.hashes) for p in parts)])
+    numbers = [inverse[places[i] : places[i + 1]] for i in range(len(parts))]
+    totals = np.zeros(len(used), dtype=np.int64)
+    for part, terms in zip(parts, numbers, strict=True):
+        totals[terms] += np.diff(part.indptr)  # a part holds each term once
+    indptr = np.zeros(len(used) + 1, dtype=np.int64)
+    np.cumsum(totals, out=indptr[1:])
+    size = int(indptr[-1])
+    docs = np.empty(size, dtype=np.int32)
+    body = np.empty(size, dtype=np.uint16)
+    context = np.empty(size, dtype=np.uint8)
+    cursor = indptr[:-1].copy()
+    for part, terms in zip(parts, numbers, strict=True):
+        counts = np.diff(part.indptr)
+        target = np.repeat(cursor[terms] - part.indptr[:-1], counts)
+        target += np.arange(len(part.docs), dtype=np.int64)
+        docs[target] = part.docs
+        body[target] = part.body
+        context[target] = part.context
+        cursor[terms] += counts
+    return Postings(hashes=used, indptr=indptr, docs=docs, body=body, context=context)
 
 
 def merge_segments(segments: Sequence[Segment], live: Sequence[npt.NDArray[np.bool_]]) -> Segment:
