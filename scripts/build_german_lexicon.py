@@ -41,8 +41,8 @@ HEADER = """\
 # words that are at least ten times as frequent in English (wordfreq's English list).
 # Licence: wordfreq's data is CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/);
 # it is built from Wikipedia, subtitles (OpenSubtitles, SUBTLEX), news, books (Google Books
-# Ngrams), web text (OSCAR), Reddit and Twitter. See https://github.com/rspeer/wordfreq and
-# data/NOTICE.md. This file is an adaptation and shared under the same licence.
+# Ngrams), web text (OSCAR), Reddit and Twitter. See https://github.com/rspeer/wordfreq.
+# This file is an adaptation and shared under the same licence.
 """
 
 
