@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from conftest import write_files
 from leitstand.search.analyser import Analyser, stop_words
@@ -164,6 +165,34 @@ def test_each_document_and_each_question_is_read_in_its_own_language(
     assert german.language == "de"
     assert _paths(german)[0] == "de/pumpe.md"
     assert german.hits[0].language == "de"
+
+
+@pytest.mark.integration
+def test_a_chunk_in_another_language_than_its_document_is_read_in_its_own(
+    tmp_path: Path, database_url: str, open_leitstand: Any
+) -> None:
+    ls = open_leitstand(database_url, ingest={"chunk_chars": 200})  # a section per chunk
+    manual = (
+        "# Wartung\n\nDie Pumpe im Keller wird jeden Monat von der Haustechnik geprüft und "
+        "gereinigt, bevor der Winter kommt.\n\n# Notes for contractors\n\nThe contractors "
+        "are running the pumps in the basement at night, when the building is empty.\n"
+    )
+    ls.ingest(write_files(tmp_path / "docs", {"handbuch.md": manual, **UNRELATED}))
+    with ls.db.read() as session:
+        languages = [
+            row[0]
+            for row in session.execute(
+                text(
+                    "SELECT language FROM chunks "
+                    "WHERE document_id = (SELECT id FROM documents WHERE path = 'handbuch.md') "
+                    "ORDER BY ordinal"
+                )
+            )
+        ]
+    assert languages == ["de", "en"]
+    # English stemming for the English chunk: "run" meets "running" ("runn" in German).
+    found = ls.search("Who runs the pump?")
+    assert found.hits[0].path == "handbuch.md" and found.hits[0].language == "en"
 
 
 # -- the compound splitter -------------------------------------------------------------

@@ -45,7 +45,7 @@ class ParsedFile:
         ]
 
 
-PIPELINE_VERSION = "5"
+PIPELINE_VERSION = "6"
 """Bump when normalisation, chunking or analysis change, so stored documents are redone."""
 
 
@@ -109,7 +109,11 @@ def parse_file(
     contexts: dict[str, str] = {}
     for ordinal, span in enumerate(chunker.chunk(text, placed)):
         chunk_text = text[span.start : span.end]
-        terms = analyser.terms(chunk_text, language)
+        # A chunk in another language than its document's (an English section of a German
+        # manual) is analysed in its own; the chunk's folded words decide, cheaply.
+        words, joined = analyser.tokens(chunk_text)
+        chunk_language = detector.by_stop_words(words) or language
+        terms = analyser.terms_of(words, joined, chunk_language)
         context_terms = contexts.get(span.heading)
         if context_terms is None:
             context_terms = analyser.analyse(f"{title}\n{span.heading}", language)
@@ -124,7 +128,7 @@ def parse_file(
                 "end_char": span.end,
                 "page_start": span.page_start,
                 "page_end": span.page_end,
-                "language": language,
+                "language": chunk_language,
                 "term_count": len(terms),
                 "text_hash": hashlib.sha256(chunk_text.encode("utf-8")).hexdigest(),
             }

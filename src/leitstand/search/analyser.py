@@ -172,14 +172,30 @@ class Analyser:
     def _language(self, language: str | None) -> str:
         return language if language in self._stemmers else self.default_language
 
+    def tokens(self, text: str) -> tuple[list[str], list[str]]:
+        """The folded words of ``text`` and the joined forms of its hyphenated compounds, for
+        :meth:`terms_of` (which is :meth:`terms` without tokenising again)."""
+        return self._words(text)
+
     def terms(
         self, text: str, language: str | None = None, *, skip: frozenset[str] = frozenset()
     ) -> list[str]:
         """Index terms of ``text`` in document order (folded, stop words removed, stemmed);
         a compound's parts follow it (see ``compounds.py``). Folded words in ``skip`` give
         no terms."""
-        code = self._language(language)
         words, joined = self._words(text)
+        return self.terms_of(words, joined, language, skip=skip)
+
+    def terms_of(
+        self,
+        words: list[str],
+        joined: list[str],
+        language: str | None = None,
+        *,
+        skip: frozenset[str] = frozenset(),
+    ) -> list[str]:
+        """:meth:`terms` of the tokens :meth:`tokens` gave."""
+        code = self._language(language)
         if skip:
             words = [word for word in words if word not in skip]
         memo = self._memo[code]

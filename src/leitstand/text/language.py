@@ -53,17 +53,31 @@ class LanguageDetector:
             return self.default
         # Stop words decide when they are clear (nearly always for prose in de/en);
         # the statistical model decides otherwise, e.g. for languages without a list.
-        lists = [(code, stop_words(code)) for code in self.languages]
-        if all(stops for _, stops in lists):
-            head = words[:400]
-            votes = sorted(
-                ((sum(1 for word in head if word in stops), code) for code, stops in lists),
-                reverse=True,
-            )
-            (best, code), (second, _) = votes[0], votes[1]
-            if best >= 2 * second + 1 and (best >= 3 or len(words) <= 12):
-                return code
-            if best >= 12 and best * 4 >= second * 5:
-                return code  # a text in two languages: the one it uses most
+        decided = self.by_stop_words(words)
+        if decided is not None:
+            return decided
         language, probability = _identifier(self.languages).classify(sample[:1500])
         return str(language) if probability >= 0.5 else self.default
+
+    def by_stop_words(self, words: Sequence[str]) -> str | None:
+        """The language whose stop words clearly dominate these folded words, or None.
+
+        Cheap (set lookups over at most 400 words), so ingestion asks it for every chunk
+        with the words it has folded anyway; None leaves the document's language.
+        """
+        if len(self.languages) == 1:
+            return self.default
+        lists = [(code, stop_words(code)) for code in self.languages]
+        if not words or not all(stops for _, stops in lists):
+            return None
+        head = words[:400]
+        votes = sorted(
+            ((len([word for word in head if word in stops]), code) for code, stops in lists),
+            reverse=True,
+        )
+        (best, code), (second, _) = votes[0], votes[1]
+        if best >= 2 * second + 1 and (best >= 3 or len(words) <= 12):
+            return code
+        if best >= 12 and best * 4 >= second * 5:
+            return code  # a text in two languages: the one it uses most
+        return None
