@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -17,7 +18,7 @@ from leitstand.cli._common import console, err_console, handle_errors, print_jso
 
 if TYPE_CHECKING:
     from leitstand.core import Leitstand
-    from leitstand.evals.retrieval import BeirSet
+    from leitstand.evals.retrieval import BeirSet, RetrievalReport
     from leitstand.ingest.pipeline import IngestProgress
 
 app = typer.Typer(no_args_is_help=True, help="Evaluate retrieval quality on golden sets.")
@@ -92,10 +93,13 @@ def retrieval(
             backend=ls.db.dialect,
             index_s=index_s,
         )
+        report.mode = ls.retriever.mode
     if as_json:
         print_json(report.as_dict(per_query=per_query))
         return
-    table = Table(title=f"{dataset.name} ({split}, {report.queries} queries, {report.backend})")
+    table = Table(
+        title=f"{dataset.name} ({split}, {report.queries} queries, {report.backend}, {report.mode})"
+    )
     for column in (f"nDCG@{k}", f"recall@{k}", f"MRR@{k}", "query p50 ms", "index s"):
         table.add_column(column, justify="right")
     table.add_row(
@@ -107,12 +111,27 @@ def retrieval(
     )
     console.print(table)
     if per_query:
-        for result in sorted(report.per_query, key=lambda r: r.ndcg):
-            mark = "[green]✓[/]" if result.ndcg >= 0.99 else "[red]✗[/]"
+        _print_per_query(report, dataset)
+
+
+def _print_per_query(report: RetrievalReport, dataset: BeirSet) -> None:
+    """Every question, worst first: nDCG, the relevant documents and what came first."""
+
+    def label(doc_id: str) -> str:
+        doc = dataset.corpus.get(doc_id) or {}
+        title = str(doc.get("title") or doc.get("text") or "")[:40]
+        return f"{doc_id} ({title})" if title else doc_id
+
+    console.print(f"\n[bold]per question[/], worst first (nDCG@{report.k}):")
+    for result in sorted(report.per_query, key=lambda r: r.ndcg):
+        mark = "[green]✓[/]" if result.ndcg >= 0.99 else "[red]✗[/]"
+        console.print(f"{mark} {result.ndcg:.2f}  {escape(result.query)}", highlight=False)
+        if result.ndcg < 0.99:
             console.print(
-                f"{mark} {result.ndcg:.2f} {result.query}  relevant={','.join(result.relevant)} "
-                f"top={','.join(result.ranked[:3])}",
+                f"      relevant: {', '.join(label(d) for d in result.relevant)}\n"
+                f"      found:    {', '.join(label(d) for d in result.ranked[:3]) or '(nothing)'}",
                 highlight=False,
+                markup=False,
             )
 
 

@@ -112,6 +112,8 @@ class RetrievalReport:
     index_s: float
     backend: str
     per_query: list[QueryResult] = field(default_factory=list)
+    mode: str = ""
+    """lexical, dense or hybrid: what answered (the configured retrieval, as resolved)."""
 
     def as_dict(self, per_query: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -126,6 +128,7 @@ class RetrievalReport:
             "query_p99_ms": round(self.p99_ms, 3),
             "index_s": round(self.index_s, 3),
             "backend": self.backend,
+            "mode": self.mode,
         }
         if per_query:
             data["per_query"] = [
