@@ -1,6 +1,7 @@
-"""Deleting a source erases it from everything dense retrieval keeps, on SQLite and on
-PostgreSQL: the lexical index, ``chunk_vectors``, the HNSW file (SQLite) or the pgvector rows
-and index (PostgreSQL), the embedding cache; and no in-memory cache brings it back."""
+"""Deleting a source erases it from everything retrieval keeps, on SQLite and on PostgreSQL:
+the lexical index (and on SQLite the postings in memory), ``chunk_vectors``, the HNSW file
+(SQLite) or the pgvector rows and index (PostgreSQL), the embedding cache; and no in-memory
+cache brings it back."""
 
 from __future__ import annotations
 
@@ -54,9 +55,14 @@ def test_a_deleted_source_is_erased_everywhere(
     add(ls, SECRET, source="hr")  # the last rows: SQLite hands out their rowids again
     # Another instance on the same data (a running server, as it were), which searched
     # before the deletion: its query vectors and its loaded index stay in memory.
-    server = open_leitstand(database_url, **dense_settings(endpoint))
+    # On SQLite it answers lexical searches from postings in memory, another copy to erase.
+    server_settings = dense_settings(endpoint, mode="hybrid")
+    server_settings["retrieval"] = {**server_settings.get("retrieval", {}), "memory_index": "on"}
+    server = open_leitstand(database_url, **server_settings)
     for instance in (ls, server):
         assert instance.search(QUERY).hits[0].source == "hr"
+    if ls.db.is_sqlite:
+        assert server.retriever.index.ready
 
     gone = rows(
         ls,
@@ -119,6 +125,14 @@ def test_a_deleted_source_is_erased_everywhere(
         assert hits and {hit.source for hit in hits} == {"handbuch"}
         assert all("Quast" not in hit.text for hit in hits)
     assert embedded_texts(endpoint) == []
+    if ls.db.is_sqlite:  # the postings in memory masked the deleted chunks
+        postings = server.retriever.index._impact
+        assert postings is not None and postings.chunks == len(KEEP)
+        kantine = server.retriever.analyse_query("Kantine öffnet")[1]
+        with server.db.read() as session:
+            assert server.retriever.index.search(session, terms, limit=100) == []
+            found = server.retriever.index.search(session, kantine, limit=100)
+        assert len(found) == 1  # hr/shared.txt had the same text; only handbuch's is left
 
     # New documents after the deletion (on SQLite their vectors get the deleted vectors'
     # rowids): each index holds exactly the database's vectors. The server instance catches
