@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 MAGIC = b"LEITSTAND-HNSW\n"
 FORMAT = 1
 SUFFIX = ".hnsw"
+EXACT_BELOW = 20_000
+"""Indexes with at most this many vectors are searched exactly rather than through HNSW."""
 COMPACT_SHARE = 0.25
 """Rebuild when this share of the graph's slots are deleted ones."""
 _SCRUB_KEY = np.uint64(1 << 63)  # keys of the zero vectors that overwrite free slots
@@ -178,7 +180,9 @@ class UsearchVectorIndex(VectorIndex):
 
     @staticmethod
     def _nearest(index: Index, vector: Vectors, count: int) -> list[ScoredChunk]:
-        matches = index.search(vector, count)
+        # Small graphs are searched exhaustively: a few milliseconds at most, and the same
+        # neighbours however the (randomised) graph was built.
+        matches = index.search(vector, count, exact=len(index) <= EXACT_BELOW)
         return [
             ScoredChunk(int(key), 1.0 - float(distance))
             for key, distance in zip(matches.keys, matches.distances, strict=True)
