@@ -25,7 +25,7 @@ from leitstand._version import __version__
 from leitstand.config.settings import EmbeddingSettings
 from leitstand.embeddings.base import Embedder, Kind, Vectors
 from leitstand.errors import ConfigError, ModelError, SecretNotFoundError
-from leitstand.llm.openai_compatible import RETRY_STATUSES
+from leitstand.llm.openai_compatible import RETRY_STATUSES, provider_message
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class OpenAICompatibleEmbedder(Embedder):
 
     def _status_error(self, response: httpx.Response, retries: int) -> ModelError:
         status = response.status_code
-        detail = _message(response)
+        detail = provider_message(response)
         if self._api_key:
             detail = detail.replace(self._api_key, "***")
         said = f": {detail}" if detail else ""
@@ -268,19 +268,3 @@ def _decode(value: Any) -> Any:
     if isinstance(value, str):
         return np.frombuffer(base64.b64decode(value), dtype="<f4")
     return value
-
-
-def _message(response: httpx.Response) -> str:
-    """The server's own words about an error (OpenAI, Ollama and FastAPI shapes, or text)."""
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text.strip()[:300]
-    if isinstance(data, dict):
-        for key in ("error", "detail", "message"):
-            value = data.get(key)
-            if isinstance(value, dict):
-                value = value.get("message") or value.get("type")
-            if value:
-                return str(value)[:300]
-    return str(data)[:300]

@@ -286,7 +286,7 @@ class OpenAICompatibleChat(ChatModel):
 
     def _status_error(self, response: httpx.Response, attempts: _Attempts) -> ModelError:
         status = response.status_code
-        detail = self._scrub(_provider_message(response))
+        detail = self._scrub(provider_message(response))
         said = f": {detail}" if detail else ""
         where = self.settings.base_url
         if status in (401, 403):
@@ -364,7 +364,7 @@ def _read_quietly(response: httpx.Response) -> None:
         response.close()
 
 
-def _provider_message(response: httpx.Response) -> str:
+def provider_message(response: httpx.Response) -> str:
     """The provider's own words about an error: OpenAI, Ollama and FastAPI shapes, or text."""
     try:
         data = response.json()
