@@ -92,6 +92,7 @@ class MemoryLexicalIndex(LexicalIndex):
         self._worker: threading.Thread | None = None
         self._job: Job | None = None
         self._running: Job | None = None
+        self._counted_at: State | None = None
         self._closed = False
 
     @property
@@ -174,8 +175,12 @@ class MemoryLexicalIndex(LexicalIndex):
         return impact
 
     def _enough(self, session: Session | Connection, state: State) -> bool:
+        """Whether the collection has ``min_chunks``; counted again only after a change."""
         if state[0] < self.min_chunks:  # there cannot be more chunks than ids
             return False
+        if state == self._counted_at:
+            return False
+        self._counted_at = state
         return int(session.execute(_COUNT).scalar_one()) >= self.min_chunks
 
     def _tidy(self, impact: ImpactIndex) -> None:
