@@ -23,6 +23,7 @@ from corpus import Query
 from leitstand import Leitstand
 from leitstand.embeddings.cache import store_vectors
 from leitstand.embeddings.jobs import EmbedProgress
+from leitstand.search.memory_index import MemoryLexicalIndex
 
 K = 10
 WARM_UP = 50
@@ -96,7 +97,8 @@ def hybrid(
         embedded = sum(report.embedded for report in reports)
         if embedded:
             _save_vectors(ls, vectors)
-        ls.retriever.index.wait()  # type: ignore[attr-defined]
+        if isinstance(ls.retriever.index, MemoryLexicalIndex):
+            ls.retriever.index.wait()
         started = time.perf_counter()
         ls.search(queries[0].text, k=K)  # the first dense search loads or builds the HNSW graph
         index_s = time.perf_counter() - started
