@@ -31,6 +31,11 @@ class State:
 state = State()
 
 
+ONE_SHOT: dict[str, Any] = {"retrieval": {"memory_index": "off"}}
+"""Overrides for commands that ask one question and exit: building lexical postings in
+memory would cost more than the one search it could speed up."""
+
+
 def open_leitstand(**overrides: Any) -> Leitstand:
     from leitstand.core import Leitstand
 

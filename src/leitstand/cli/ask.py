@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from leitstand.cli._common import console, handle_errors, open_leitstand, print_json
+from leitstand.cli._common import ONE_SHOT, console, handle_errors, open_leitstand, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +32,7 @@ def ask(
         question = sys.stdin.read().strip()
     if not question.strip():
         raise typer.BadParameter("the question is empty")
-    with open_leitstand() as ls:
+    with open_leitstand(**ONE_SHOT) as ls:
         if as_json or not stream:
             answer = ls.ask(question, use_case=use_case)
             if as_json:
@@ -71,7 +71,7 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print the passages as JSON.")] = False,
 ) -> None:
     """Show the best passages for a query, without answering."""
-    with open_leitstand() as ls:
+    with open_leitstand(**ONE_SHOT) as ls:
         result = ls.search(query, k=k, sources=source or [])
     if as_json:
         print_json(

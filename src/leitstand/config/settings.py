@@ -116,7 +116,8 @@ class RetrievalSettings(RetrievalProfile):
         description="SQLite: answer lexical searches from postings held in memory (the same "
         "scores as FTS5, many times faster on large collections; about 7 bytes per chunk and "
         "distinct term). auto: built in the background once a collection has 20,000 chunks, "
-        "FTS5 answers until then; on: built at the first search; off: FTS5 only.",
+        "FTS5 answers until then; on: built at the first search; off: FTS5 only. `leitstand "
+        "ask` and `leitstand search` always use FTS5 (one question is not worth a build).",
     )
     rerank_depth: int = Field(
         30, ge=1, le=500, description="Fused candidates the re-ranker looks at."
