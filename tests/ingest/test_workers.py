@@ -8,7 +8,7 @@ import pytest
 
 from leitstand.ingest import workers
 from leitstand.ingest.parse import ParseOptions
-from leitstand.ingest.workers import FileProcessor, ParseTask, _after_timeout
+from leitstand.ingest.workers import FileProcessor, ParseTask, _after_timeout, _start_clocks
 
 
 def _task(path: Path) -> ParseTask:
@@ -23,6 +23,20 @@ def test_after_a_timeout_only_the_stuck_file_fails() -> None:
     assert [outcome.task for outcome in failed] == [a]
     assert "stopped" in failed[0].message
     assert again == [(b,), (c,), (d,)]
+
+
+@pytest.mark.unit
+def test_groups_waiting_for_a_worker_have_no_clock_running() -> None:
+    # On a busy machine files wait behind a slow one; they must not count as stuck.
+    a, b, c = (ParseTask(f"/x/{n}", n, 0, None, False) for n in "abc")
+    running: dict[tuple[ParseTask, ...], float | None] = {(a,): 5.0, (b,): None, (c,): None}
+    _start_clocks(running, workers=2)
+    assert running[(a,)] == 5.0  # started earlier, keeps its time
+    assert running[(b,)] is not None and running[(b,)] > 5.0  # now being parsed
+    assert running[(c,)] is None  # still waiting
+    del running[(a,)]
+    _start_clocks(running, workers=2)
+    assert running[(c,)] is not None
 
 
 @pytest.mark.integration

@@ -145,25 +145,29 @@ class FileProcessor:
         window = self.workers * 3
         hard_timeout = self.options.timeout_s * HARD_TIMEOUT_FACTOR + HARD_TIMEOUT_GRACE_S
         finished: queue.Queue[_Delivery] = queue.Queue()
-        running: dict[tuple[ParseTask, ...], float] = {}
+        # Groups in flight, in the order the pool starts them, with the time each one started:
+        # the first ``workers`` are being parsed, the rest wait (no clock runs for them yet).
+        running: dict[tuple[ParseTask, ...], float | None] = {}
         pool = self._pool()
         try:
             while pending or running:
                 while pending and len(running) < window:
                     group = pending.pop()
-                    running[group] = time.monotonic()
+                    running[group] = None
                     pool.apply_async(
                         process_group,
                         (group,),
                         callback=partial(_deliver, finished, group),
                         error_callback=partial(_deliver, finished, group),
                     )
+                _start_clocks(running, self.workers)
                 try:
                     group, result = finished.get(timeout=1.0)
                 except queue.Empty:
                     pass
                 else:
-                    if running.pop(group, None) is not None:
+                    if group in running:  # else: from a pool that was stopped
+                        del running[group]
                         if isinstance(result, BaseException):
                             message = f"could not be parsed ({result})"
                             yield from (ParseOutcome(t, "failed", message=message) for t in group)
@@ -171,7 +175,11 @@ class FileProcessor:
                             yield from result
                     continue
                 now = time.monotonic()
-                stuck = [g for g, started in running.items() if now - started > hard_timeout]
+                stuck = [
+                    g
+                    for g, started in running.items()
+                    if started is not None and now - started > hard_timeout
+                ]
                 if stuck:
                     # Stop every worker and start again without the stuck work.
                     pool.terminate()
@@ -190,8 +198,17 @@ class FileProcessor:
 _Delivery = tuple[tuple[ParseTask, ...], list[ParseOutcome] | BaseException]
 
 
+def _start_clocks(running: dict[tuple[ParseTask, ...], float | None], workers: int) -> None:
+    """The pool starts groups in the order they were given: the first ``workers`` groups in
+    flight are being parsed, and their time starts now if it has not started yet."""
+    now = time.monotonic()
+    for group in list(running)[:workers]:
+        if running[group] is None:
+            running[group] = now
+
+
 def _after_timeout(
-    running: dict[tuple[ParseTask, ...], float],
+    running: dict[tuple[ParseTask, ...], float | None],
     stuck: list[tuple[ParseTask, ...]],
     hard_timeout: float,
 ) -> tuple[list[ParseOutcome], list[tuple[ParseTask, ...]]]:
