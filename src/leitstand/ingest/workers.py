@@ -27,9 +27,11 @@ from leitstand.search.analyser import Analyser
 from leitstand.text.language import LanguageDetector
 
 POOL_MIN_FILES = 24
+"""Below this many files to parse, starting worker processes costs more than it saves."""
 GROUP_FILES = 8
 """Files per round trip to a worker: fewer, larger messages cost the parent less."""
-"""Below this many files to parse, starting worker processes costs more than it saves."""
+POOL_START_TIMEOUT_S = 120.0
+"""How long worker processes may take to start (import leitstand) before ingestion fails."""
 HARD_TIMEOUT_FACTOR = 2.0
 HARD_TIMEOUT_GRACE_S = 5.0
 """A file is abandoned after ``timeout_s * HARD_TIMEOUT_FACTOR + HARD_TIMEOUT_GRACE_S``: its
@@ -135,8 +137,18 @@ class FileProcessor:
         yield from self._pooled(tasks)
 
     def _pool(self) -> Pool:
+        """A pool whose workers have started (imported, initialised): only then do the
+        groups' clocks start, so a slow start on a busy machine stops no file."""
         context = multiprocessing.get_context("forkserver")
-        return context.Pool(self.workers, initializer=_init_worker, initargs=(self.options,))
+        pool = context.Pool(self.workers, initializer=_init_worker, initargs=(self.options,))
+        started = [pool.apply_async(_started) for _ in range(self.workers)]
+        try:
+            for result in started:
+                result.get(timeout=POOL_START_TIMEOUT_S)
+        except BaseException:
+            pool.terminate()
+            raise
+        return pool
 
     def _pooled(self, tasks: Iterable[ParseTask]) -> Iterator[ParseOutcome]:
         """Files go to the workers in groups (fewer round trips); a stuck group is broken up."""
@@ -236,6 +248,12 @@ def _after_timeout(
 def _groups(tasks: list[ParseTask], size: int) -> Iterator[tuple[ParseTask, ...]]:
     for start in range(0, len(tasks), size):
         yield tuple(tasks[start : start + size])
+
+
+def _started() -> bool:
+    """A task that takes a moment, so that each worker of a new pool answers one."""
+    time.sleep(0.05)
+    return True
 
 
 def process_group(group: tuple[ParseTask, ...]) -> list[ParseOutcome]:
