@@ -18,6 +18,9 @@ from leitstand.store.models import Chunk, Document
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FILES = 1000
+PARAGRAPHS = 36
+"""About four chunks a file: the 1,000 files go in several write batches (of 2,000 chunks), so
+a kill after the first lands mid-way however fast the machine parses."""
 
 
 def _corpus(folder: Path) -> None:
@@ -26,7 +29,7 @@ def _corpus(folder: Path) -> None:
         paragraphs = "\n\n".join(
             f"Absatz {p} von Dokument {number}: Die Baureihe HA-{number % 7} läuft mit "
             f"{p * 10 + number % 13} Umdrehungen; Kennwort token{number}x{p}."
-            for p in range(12)
+            for p in range(PARAGRAPHS)
         )
         (folder / f"doc{number:04d}.md").write_text(f"# Dokument {number}\n\n{paragraphs}\n")
 
