@@ -49,7 +49,7 @@ from sqlalchemy import text
 
 from _common import RESULTS, ROOT, parser, postgres, postgres_url, summary, write_result
 from _ingest_profile import profile_ingest
-from _scale_dense import hybrid
+from _scale_dense import DOCUMENT_TOKENS, hybrid
 from _scale_plot import plot
 from corpus import CorpusSpec, Query, write_corpus
 from leitstand import Leitstand
@@ -349,7 +349,7 @@ def run_backend(
             result["lexical"] = latency_block(timed, per_query, chunks)
             print(f"    {built}; lexical: {_brief(result['lexical'])}", flush=True)
         if with_hybrid and size <= HYBRID_MAX:
-            vectors = CACHE / f"vectors-{size}-s{seed}.npz"
+            vectors = CACHE / f"vectors-{size}-s{seed}-{DOCUMENT_TOKENS}t.npz"
             result["hybrid"] = hybrid(Path(tmp), url, queries, vectors)
             print(f"    hybrid: {result['hybrid']}", flush=True)
         return result
