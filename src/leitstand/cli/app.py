@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from leitstand._version import __version__
-from leitstand.cli import ask, config, embed, evals, ingest, keys, serve, sources, traces
+from leitstand.cli import (
+    ask,
+    config,
+    embed,
+    evals,
+    guard,
+    ingest,
+    keys,
+    serve,
+    sources,
+    traces,
+)
 from leitstand.cli._common import state
 
 app = typer.Typer(
@@ -53,4 +64,5 @@ app.add_typer(traces.app, name="traces")
 app.add_typer(keys.app, name="keys")
 app.add_typer(embed.app, name="embed")
 app.add_typer(evals.app, name="eval")
+app.add_typer(guard.app, name="guard")
 app.add_typer(config.config_app, name="config")
