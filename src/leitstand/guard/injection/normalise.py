@@ -14,6 +14,7 @@ import binascii
 import codecs
 import re
 import unicodedata
+from functools import cache
 
 from leitstand.search.analyser import fold, stop_words
 
@@ -27,6 +28,7 @@ _LOOKALIKES = {
     "w": "ԝ", "x": "хχ", "X": "ХΧ", "y": "уγ", "Y": "УΥҮ", "Z": "Ζ",
 }  # fmt: skip
 _CONFUSABLES = str.maketrans({c: latin for latin, chars in _LOOKALIKES.items() for c in chars})
+_CONFUSABLE = re.compile("[" + "".join(_LOOKALIKES.values()) + "]")
 # Zero-width and invisible characters, bidirectional controls, Unicode tag characters.
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
@@ -49,7 +51,9 @@ def normalise(text: str) -> str:
     if not text.isascii():  # (every invisible character and look-alike is beyond ASCII)
         if _INVISIBLE.search(text):
             text = _INVISIBLE.sub("", text)
-        text = unicodedata.normalize("NFKC", text).translate(_CONFUSABLES)
+        text = unicodedata.normalize("NFKC", text)
+        if _CONFUSABLE.search(text):
+            text = text.translate(_CONFUSABLES)
     text = fold(text)
     return " ".join(text.split())
 
@@ -80,12 +84,16 @@ def _readable(data: bytes) -> str | None:
     return decoded
 
 
+@cache
+def _stops() -> frozenset[str]:
+    return stop_words("en") | stop_words("de")
+
+
 def _stop_share(text: str) -> float:
-    words = _WORDS.findall(text)
-    if not words:
-        return 0.0
-    stops = stop_words("en") | stop_words("de")
-    return sum(word in stops for word in words) / len(words)
+    """Distinct stop words per word in the text's first 400 characters: about 0.2 and more
+    in German or English prose, near 0 in ROT13 or code."""
+    words = _WORDS.findall(text[:400])
+    return len(_stops().intersection(words)) / len(words) if words else 0.0
 
 
 def views(text: str) -> list[str]:
@@ -108,8 +116,8 @@ def views(text: str) -> list[str]:
         decoded = _readable(data)
         if decoded is not None:
             found.append(normalise(decoded))
-    if len(plain) >= 12 and _stop_share(plain) < 0.15:
+    if len(plain) >= 12 and (share := _stop_share(plain)) < 0.1:
         rotated = codecs.encode(plain, "rot13")
-        if _stop_share(rotated) > max(0.2, 2 * _stop_share(plain)):
+        if _stop_share(rotated) > max(0.15, 2 * share):
             found.append(rotated)
     return found
