@@ -55,3 +55,11 @@ class UnknownUseCaseError(LeitstandError):
 
 class NotFoundError(LeitstandError):
     """A trace, chunk, document or key with the given id does not exist."""
+
+
+class GuardBlockedError(LeitstandError):
+    """A guard stopped a request: an injection, a class of PII the policy blocks, a leak."""
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason

@@ -80,9 +80,13 @@ def test_ask_search_and_traces(cli: tuple[CliRunner, Path], tmp_path: Path) -> N
     code, out, _ = run(cli, "traces", "show", trace_id[:10], "--json")
     shown = json.loads(out)
     assert shown["id"] == trace_id
-    assert [s["name"] for s in shown["spans"] if s["parent"] is None] == ["retrieve", "generate"]
-    assert [s["name"] for s in shown["spans"] if s["parent"] == 0] == ["lexical", "assemble"]
-    assert shown["spans"][0]["attributes"]["chunks"]
+    assert [s["name"] for s in shown["spans"] if s["parent"] is None] == [
+        "guard_input",
+        "retrieve",
+        "generate",
+    ]
+    assert [s["name"] for s in shown["spans"] if s["parent"] == 1] == ["lexical", "assemble"]
+    assert shown["spans"][1]["attributes"]["chunks"]
     code, out, _ = run(cli, "traces", "show", trace_id[:10])
     assert code == 0 and "retrieve" in out
     code, _, err = run(cli, "traces", "show", "ffffffffffff")

@@ -69,8 +69,9 @@ def test_every_trace_names_the_prompt_version(ls: Any, model_server: ScriptedCha
     trace = ls.traces.get(answer.trace_id)
     assert trace.prompt_hash == answer.prompt_hash is not None
     top = [span.name for span in trace.spans if span.parent_position is None]
-    assert top == ["retrieve", "prompt", "generate"]
-    assert "lexical" in [span.name for span in trace.spans if span.parent_position == 0]
+    assert top == ["guard_input", "retrieve", "prompt", "generate"]
+    retrieve = next(span for span in trace.spans if span.name == "retrieve")
+    assert "lexical" in [s.name for s in trace.spans if s.parent_position == retrieve.position]
     with ls.db.read() as session:
         stored = session.scalars(select(Prompt)).all()
     assert [p.content_hash for p in stored] == [answer.prompt_hash]
@@ -138,6 +139,9 @@ def test_a_custom_prompt_template_from_a_file(
     model_server.enqueue("ok")
     answer = ls.ask("Verpflegungspauschale?")
     messages = model_server.requests[-1].body["messages"]
-    assert messages[0] == {"role": "system", "content": "Antworte knapp."}
+    # The template's system message, with the canary of the output guard after it.
+    assert messages[0]["role"] == "system"
+    system, canary = messages[0]["content"].split("\n\n", 1)
+    assert system == "Antworte knapp." and "LS-CANARY-" in canary
     assert messages[1]["content"].endswith("Frage: Verpflegungspauschale?")
     assert answer.sources, "without citations every provided source is listed"

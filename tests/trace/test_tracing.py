@@ -26,7 +26,9 @@ def test_a_request_trace_has_its_stages_and_chunk_scores(
     assert trace.summary.input == "Was meldet E42?"
     assert trace.output == answer.text
     assert trace.summary.use_case == "default" and trace.summary.model == "extractive"
-    retrieve, lexical, assemble, generate = trace.spans
+    guard, retrieve, lexical, assemble, generate = trace.spans
+    assert guard.name == "guard_input" and guard.attributes["action"] == "allow"
+    assert guard.attributes["injection"] == {"score": 0.0, "flagged": False, "rules": []}
     assert retrieve.name == "retrieve" and generate.name == "generate"
     assert lexical.name == "lexical" and lexical.parent_position == retrieve.position
     assert assemble.name == "assemble" and assemble.parent_position == retrieve.position

@@ -310,6 +310,54 @@ class TracingSettings(_Section):
     )
 
 
+GuardAction = Literal["allow", "redact", "pseudonymise", "escalate", "block"]
+
+
+class GuardSettings(_Section):
+    """Input and output guards on the request path (see docs/guardrails.md)."""
+
+    enabled: bool = Field(True, description="Scan questions and answers on the request path.")
+    injection_action: Literal["allow", "escalate", "block"] = Field(
+        "block", description="What happens to a question flagged as prompt injection."
+    )
+    injection_threshold: float = Field(
+        0.5, ge=0, le=1, description="Injection score from which a question is flagged."
+    )
+    pii_action: GuardAction = Field(
+        "pseudonymise",
+        description=(
+            "What happens to PII in a question before it reaches a chat model: pseudonymise "
+            "(placeholders, restored in the answer), redact, escalate, block or allow."
+        ),
+    )
+    pii_classes: dict[str, GuardAction] = Field(
+        default_factory=dict,
+        description="Per PII class, overriding pii_action, e.g. {CREDIT_CARD: block}.",
+    )
+    pii_threshold: float = Field(
+        0.5, ge=0, le=1, description="PII findings scored below this are ignored."
+    )
+    phone_regions: list[str] = Field(
+        default_factory=lambda: ["DE", "AT", "CH"],
+        description="Regions tried in turn for phone numbers written without a country code.",
+    )
+    canary: bool = Field(
+        True,
+        description="Put a secret marker into the system prompt; an answer that repeats it "
+        "is blocked (a leaked prompt).",
+    )
+
+    @field_validator("pii_classes")
+    @classmethod
+    def _known_classes(cls, value: dict[str, str]) -> dict[str, str]:
+        from leitstand.guard.pii import LABELS
+
+        unknown = sorted(set(value) - set(LABELS))
+        if unknown:
+            raise ValueError(f"unknown PII class {unknown[0]!r}; known: {', '.join(LABELS)}")
+        return value
+
+
 class Settings(_Section):
     """Everything leitstand can be told in ``leitstand.yaml``."""
 
@@ -348,6 +396,7 @@ class Settings(_Section):
         default_factory=lambda: {"default": UseCaseSettings()},
         description="Use cases by name; a request selects one with its `model` field.",
     )
+    guard: GuardSettings = Field(default_factory=GuardSettings, description="Guardrails.")
     server: ServerSettings = Field(default_factory=ServerSettings, description="Server.")
     tracing: TracingSettings = Field(default_factory=TracingSettings, description="Tracing.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(

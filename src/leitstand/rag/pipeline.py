@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Literal
 
 from leitstand.config.loading import Config
 from leitstand.config.settings import EXTRACTIVE, UseCaseSettings
-from leitstand.errors import UnknownUseCaseError
+from leitstand.errors import GuardBlockedError, UnknownUseCaseError
+from leitstand.guard.request import InputCheck, RequestGuard
 from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, Usage
 from leitstand.rag.answer import NO_ANSWER, Answer, SourceRef, cited_numbers, localised
 from leitstand.rag.assembly import ContextAssembler
@@ -113,6 +114,7 @@ class AnswerService:
         )
         self._templates: dict[str, tuple[PromptTemplate, str]] = {}
         self._template_lock = threading.Lock()
+        self.guard = RequestGuard(self.settings.guard) if self.settings.guard.enabled else None
 
     # -- use cases -------------------------------------------------------------------
 
@@ -220,12 +222,13 @@ class AnswerService:
         """Answer a question piece by piece; the trace is finished when the stream ends."""
         trace, resolved = self._start(question, use_case)
         try:
+            check = self._guard_input(question, history, trace)
             language, hits = self._retrieve(question, resolved, trace)
             if resolved.model == EXTRACTIVE:
                 yield from self._extractive(question, language, hits, resolved, trace)
             else:
                 yield from self._generate(
-                    question, language, hits, resolved, history, options, trace
+                    question, language, hits, resolved, history, options, trace, check
                 )
         except GeneratorExit:
             trace.finish(status="cancelled")
@@ -234,6 +237,23 @@ class AnswerService:
             trace.finish(error=exc)
             raise
         trace.finish()
+
+    def _guard_input(
+        self, question: str, history: Sequence[ChatMessage], trace: ActiveTrace
+    ) -> InputCheck | None:
+        """The input guards; raises GuardBlockedError when the policy blocks."""
+        if self.guard is None:
+            return None
+        with trace.span("guard_input") as span:
+            try:
+                check = self.guard.check_input(question, history)
+            except GuardBlockedError as exc:
+                span.set(action="block", reasons=exc.reason.split(","))
+                raise
+            span.set(**check.trace_attributes())
+        if check.action == "escalate":
+            trace.set(escalated=True, escalation=check.reasons)
+        return check
 
     def _extractive(
         self,
@@ -292,14 +312,18 @@ class AnswerService:
         history: Sequence[ChatMessage],
         options: ChatOptions | None,
         trace: ActiveTrace,
+        check: InputCheck | None = None,
     ) -> Iterator[StreamEvent]:
         from leitstand.prompts import LANGUAGE_NAMES
 
         numbered = [SourceRef(number, hit) for number, hit in enumerate(hits, start=1)]
+        # What the model sees: PII pseudonymised or redacted as the policy says.
+        asked, history = check.for_model(question, history) if check else (question, history)
+        watch = self.guard.watch(check) if self.guard is not None else None
         with trace.span("prompt") as span:
             template, prompt_hash = self._template(use_case)
             messages = template.render(
-                question=question,
+                question=asked,
                 sources=numbered,
                 language=language,
                 language_name=LANGUAGE_NAMES.get(language, language),
@@ -307,16 +331,14 @@ class AnswerService:
             )
             if history:
                 messages = [*messages[:-1], *history, messages[-1]]
+            if watch is not None and watch.canary is not None:
+                messages = _with_system_note(messages, watch.system_note())
             span.set(prompt_hash=prompt_hash, messages=len(messages))
         trace.prompt_hash = prompt_hash
         yield StreamEvent("sources", sources=numbered, trace_id=trace.id)
         model = self.models.get(use_case.model)
         settings = self.settings.models[use_case.model]
-        merged = options or ChatOptions()
-        if merged.temperature is None and settings.temperature is not None:
-            merged = merged.model_copy(update={"temperature": settings.temperature})
-        if merged.max_tokens is None and settings.max_tokens is not None:
-            merged = merged.model_copy(update={"max_tokens": settings.max_tokens})
+        merged = _merge_options(options, settings.temperature, settings.max_tokens)
         pieces: list[str] = []
         usage: Usage | None = None
         with trace.span("generate", model=use_case.model, provider_model=model.model_id) as span:
@@ -326,15 +348,21 @@ class AnswerService:
                     if first_token_ms is None:
                         first_token_ms = span.elapsed_ms()
                     pieces.append(delta.content)
-                    yield StreamEvent("delta", text=delta.content)
+                    shown = watch.feed(delta.content) if watch is not None else delta.content
+                    if shown:
+                        yield StreamEvent("delta", text=shown)
                 if delta.usage is not None:
                     usage = delta.usage
+            if watch is not None and (rest := watch.flush()):
+                yield StreamEvent("delta", text=rest)
             span.set(first_token_ms=first_token_ms)
             if usage is not None:
                 span.set(
                     prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
                 )
         text = "".join(pieces)
+        if watch is not None:
+            text = watch.final(text)
         cited = [n for n in cited_numbers(text) if 1 <= n <= len(numbered)]
         sources = [numbered[n - 1] for n in cited] if cited else numbered
         answer = Answer(
@@ -366,3 +394,22 @@ class AnswerService:
 
     def close(self) -> None:
         self.models.close()
+
+
+def _merge_options(
+    options: ChatOptions | None, temperature: float | None, max_tokens: int | None
+) -> ChatOptions:
+    """The request's options, with the model's configured defaults where it set none."""
+    merged = options or ChatOptions()
+    if merged.temperature is None and temperature is not None:
+        merged = merged.model_copy(update={"temperature": temperature})
+    if merged.max_tokens is None and max_tokens is not None:
+        merged = merged.model_copy(update={"max_tokens": max_tokens})
+    return merged
+
+
+def _with_system_note(messages: list[ChatMessage], note: str) -> list[ChatMessage]:
+    """``note`` appended to the system message (or as one, when the prompt has none)."""
+    if messages and messages[0].role == "system":
+        return [ChatMessage("system", messages[0].content + note), *messages[1:]]
+    return [ChatMessage("system", note.strip()), *messages]

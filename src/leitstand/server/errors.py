@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leitstand.errors import (
     ConfigError,
+    GuardBlockedError,
     LeitstandError,
     ModelError,
     NotFoundError,
@@ -51,6 +52,8 @@ def from_leitstand_error(exc: LeitstandError) -> ApiError:
     if isinstance(exc, ModelError):
         status = 504 if exc.status_code == 504 else 502
         return ApiError(status, message, type_="upstream_error", code="model_error")
+    if isinstance(exc, GuardBlockedError):
+        return ApiError(400, message, code="content_blocked")
     if isinstance(exc, ConfigError):
         return ApiError(500, message, type_="server_error", code="configuration_error")
     return ApiError(400, message)

@@ -79,14 +79,16 @@ RULES: tuple[Rule, ...] = (
         r"|streich\w*)\b[^.\n]{0,30}?"
         rf"\b{_DE_EARLIER}\b[^.\n]{{0,25}}?\b{_DE_ORDERS}\b{_DE_SPECIFIC}"
         # the verb at the end: "die obigen Anweisungen ignorieren"
-        rf"|\b{_DE_EARLIER}\b[^.\n]{{0,25}}?\b{_DE_ORDERS}\b[^.\n]{{0,20}}?\b(?:ignorieren|vergessen"
+        rf"|\b{_DE_EARLIER}\b[^.\n]{{0,25}}?\b{_DE_ORDERS}\b[^.\n]{{0,20}}?\b(?:ignorieren|vergess"
+        rf"en"
         r"|missachten|uberspringen|verwerfen|ausser acht lassen|hinter sich lassen)\b",
         "igno verg miss uber verw loes losc hebe heb setz setze",
     ),
     _rule(
         "forget-everything",
         0.6,
-        r"\b(?:ignore|forget|disregard) (?:everything|all of (?:that|this|the above)|(?:the )?above|what (?:i|you)"
+        r"\b(?:ignore|forget|disregard) (?:everything|all of (?:that|this|the above)|(?:the )?abov"
+        r"e|what (?:i|you)"
         r" (?:said|were told)|the above)\b|\b(?:vergiss|vergessen sie|ignorier\w*) (?:alles|"
         r"das (?:alles|obige|bisherige|vorherige|gesagte)|was (?:ich|dir|man) \w+ (?:gesagt|"
         r"aufgetragen))\b",
@@ -105,7 +107,8 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "persona-en",
         0.55,
-        r"\b(?:you are now|you're now|now you are|from now on,? you|act as (?:an?|if)|pretend (?:to be|you"
+        r"\b(?:you are now|you're now|now you are|from now on,? you|act as (?:an?|if)|pretend (?:t"
+        r"o be|you"
         r" are|that you)|role-?play as|you will now (?:be|act)|behave (?:like|as)|simulate (?:an?"
         r"|being)|imagine you are|you are no longer)\b",
         "now act pret role beha simu imag long",
@@ -113,7 +116,8 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "persona-de",
         0.55,
-        r"\b(?:du bist (?:jetzt|nun|ab (?:sofort|jetzt)|von nun an|ab heute|ab hier)|(?:ab )?(?:jetzt|"
+        r"\b(?:du bist (?:jetzt|nun|ab (?:sofort|jetzt)|von nun an|ab heute|ab hier)|(?:ab )?(?:je"
+        r"tzt|"
         r"sofort|nun) bist du|von nun an bist du|verhalte dich (?:wie|als)|agiere als|du spielst "
         r"(?:jetzt|nun|ab sofort)|du bist kein\w* (?:ki|assistent|sprachmodell|chatbot)|du bist "
         r"nicht mehr)\b",
@@ -137,7 +141,8 @@ RULES: tuple[Rule, ...] = (
         r"entwicklermodus|ohne (?:jegliche |irgendwelche )?(?:einschrankungen|beschrankungen|"
         r"filter|regeln|zensur|ethik|moral|grenzen)|unzensiert\w*|uneingeschrankt\w*|"
         r"keine (?:einschrankungen|regeln|filter|grenzen|zensur) mehr)\b",
-        "anyt deve dev mode jail unfi unce unre rest limi filt rule ethi mora cens entw eins besc rege zens ethi gren unze unei",
+        "anyt deve dev mode jail unfi unce unre rest limi filt rule ethi mora cens entw eins besc "
+        "rege zens ethi gren unze unei",
     ),
     _rule(
         "dan",
@@ -251,7 +256,8 @@ RULES: tuple[Rule, ...] = (
         "fiction-frame",
         0.3,
         r"\b(?:hypothetically|in a (?:fictional|hypothetical|imaginary) (?:world|scenario|story"
-        r"|universe)|for a (?:novel|story|movie|screenplay)|in a (?:film|movie|play|novel|story) about"
+        r"|universe)|for a (?:novel|story|movie|screenplay)|in a (?:film|movie|play|novel|story) a"
+        r"bout"
         r"|in einem (?:film|roman|theaterstuck) uber|imagine a world|hypothetisch|in einer"
         r" (?:fiktiven|erfundenen) (?:welt|geschichte)|fur einen (?:roman|film))\b",
         "hypo fict imag nove stor movi scre fikt erfu roma film",
@@ -260,7 +266,8 @@ RULES: tuple[Rule, ...] = (
         "task-switch",
         0.5,
         r"\b(?:now|nun|jetzt)\b[^.\n]{0,30}?\b(?:new|further|next|another|other|different|neue[nr]?"
-        r"|weitere[nr]?|nachste[nr]?|andere[nr]?)\b[^.\n]{0,15}?\b(?:tasks?|instructions?|assignments?"
+        r"|weitere[nr]?|nachste[nr]?|andere[nr]?)\b[^.\n]{0,15}?\b(?:tasks?|instructions?|assignme"
+        r"nts?"
         r"|challenge|aufgaben?|anweisungen?|herausforderung|auftrage?)\b|\b(?:start|begin) (?:over|"
         r"again|from scratch)\b|\b(?:von vorne?|von neu|neu) (?:anfangen|beginnen|starten)\b",
         "now nun jetz star begi vorn neu",
@@ -268,11 +275,14 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "closure",
         0.3,
-        r"^(?:(?:very )?(?:good|well done|great|excellent|perfect|okay|ok|simply great|thank you|thanks)"
-        r"|(?:sehr )?(?:gut|super|perfekt|ausgezeichnet|toll|klasse)(?: gemacht)?|einfach grossartig"
+        r"^(?:(?:very )?(?:good|well done|great|excellent|perfect|okay|ok|simply great|thank you|t"
+        r"hanks)"
+        r"|(?:sehr )?(?:gut|super|perfekt|ausgezeichnet|toll|klasse)(?: gemacht)?|einfach grossart"
+        r"ig"
         r"|danke(?: schon)?)\b[^\n]{0,80}?(?:\b(?:that is|that was|that's) (?:enough|done|it|ok)\b"
         r"|\bdas (?:ist|war|genugt|reicht)\b|\b(?:now|nun|jetzt)\b)",
-        "very good well grea exce perf okay ok simp than sehr gut supe perf ausg toll klas einf dank",
+        "very good well grea exce perf okay ok simp than sehr gut supe perf ausg toll klas einf "
+        "dank",
     ),
     _rule(
         "stop-and-switch",
