@@ -105,7 +105,165 @@ def budgets(results: dict[str, dict[str, Any]]) -> list[str]:
                 verdict(budget["rss_holds"]),
             ],
         ]
+    rows += guard_budgets(results)
     return ["## Budgets", "", *table(["what", "budget", "measured", "verdict"], rows)]
+
+
+def guard_budgets(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    if "pii" in results:
+        data = results["pii"]
+        for name, block in data["sets"].items():
+            ours, theirs = block["leitstand"]["micro"]["f1"], block["presidio"]["micro"]["f1"]
+            rows.append(
+                [
+                    f"PII, {PII_SETS.get(name, name)}: micro-F1 above Presidio's",
+                    f"> {theirs:.3f}",
+                    f"{ours:.3f}",
+                    verdict(data["acceptance"][name]["micro_f1_above_presidio"]),
+                ]
+            )
+        rows.append(
+            [
+                "PII detection throughput vs Presidio",
+                "≥ 10×",
+                f"{data['ratios']['throughput_leitstand_vs_presidio']}×",
+                verdict(data["acceptance"]["throughput_at_least_10x"]),
+            ]
+        )
+    if "injection" in results:
+        data = results["injection"]
+        benign, scan = data["benign_de_business"], data["input_scan"]["ms_per_1000_chars"]
+        rows += [
+            [
+                f"injection: false alarms on {benign['n']} benign German business texts",
+                "< 3 %",
+                f"{benign['false_positive_rate']:.1%}",
+                verdict(data["acceptance"]["benign_false_positive_rate_below_3pct"]),
+            ],
+            [
+                "input scan (PII + injection) per 1,000 characters",
+                "p50 ≤ 1 ms",
+                f"p50 {scan['p50']:.2f} ms, p99 {scan['p99']:.2f} ms",
+                verdict(data["acceptance"]["input_scan_p50_at_most_1ms_per_1000_chars"]),
+            ],
+        ]
+    return rows
+
+
+PII_SETS = {
+    "en": "English (Presidio's synthetic set)",
+    "de": "German names (GermEval 2014 dev)",
+}
+
+
+def pii(data: dict[str, Any]) -> list[str]:
+    lines = [
+        "## PII detection (`bench/pii.py`)",
+        "",
+        "Token-level precision, recall and F1 per class (as presidio-research scores), side by "
+        "side with Presidio in the same run; exact-span F1 in the last column. Presidio ran as "
+        "configured here: "
+        + data["presidio_configuration"]["nlp_engine"]
+        + ", "
+        + data["presidio_configuration"]["package"]
+        + ", its German recognizers enabled.",
+        "",
+    ]
+    for name, block in data["sets"].items():
+        rows = []
+        for label, ours in block["leitstand"]["per_class"].items():
+            theirs = block["presidio"]["per_class"][label]
+            rows.append(
+                [
+                    label,
+                    ours["support_tokens"],
+                    f"{ours['precision']:.3f} / {ours['recall']:.3f} / **{ours['f1']:.3f}**",
+                    f"{theirs['precision']:.3f} / {theirs['recall']:.3f} / {theirs['f1']:.3f}",
+                    f"{ours['exact_span_f1']:.3f} / {theirs['exact_span_f1']:.3f}",
+                ]
+            )
+        ours, theirs = block["leitstand"]["micro"], block["presidio"]["micro"]
+        rows.append(
+            [
+                "**micro**",
+                "",
+                f"{ours['precision']:.3f} / {ours['recall']:.3f} / **{ours['f1']:.3f}**",
+                f"{theirs['precision']:.3f} / {theirs['recall']:.3f} / {theirs['f1']:.3f}",
+                f"{block['leitstand']['exact_span_micro_f1']:.3f} / "
+                f"{block['presidio']['exact_span_micro_f1']:.3f}",
+            ]
+        )
+        lines += [f"**{PII_SETS.get(name, name)}**, {block['samples']:,} texts", ""]
+        lines += table(
+            ["class", "gold tokens", "leitstand P / R / F1", "Presidio P / R / F1",
+             "exact-span F1 (ours / Presidio)"],
+            rows,
+        )  # fmt: skip
+    speed = data["throughput"]
+    lines += table(
+        ["throughput (both sets, every text once)", "characters/s", "µs per 1,000 characters"],
+        [
+            [tool, f"{block['chars_per_s']:,}", f"{block['us_per_1000_chars']:,.0f}"]
+            for tool, block in speed.items()
+        ],
+    )
+    return lines
+
+
+def injection(data: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Prompt injection (`bench/injection.py`)",
+        "",
+        "deepset/prompt-injections (all 662 texts, split by leitstand's language detector), "
+        "and the handwritten benign German business texts of `bench/data/`. No peer: the "
+        "detectors a user would pick instead (LLM Guard, Rebuff, Vigil) need a model download "
+        "or a hosted API.",
+        "",
+    ]
+    rows = []
+    for name, block in data["deepset"].items():
+        c = block["confusion"]
+        rows.append(
+            [
+                f"deepset, {name}",
+                block["n"],
+                f"{block['balanced_accuracy']:.3f}",
+                f"{block['recall']:.3f}",
+                f"{block['false_positive_rate']:.3f}",
+                f"{c['tp']} / {c['fn']} / {c['fp']} / {c['tn']}",
+            ]
+        )
+    benign = data["benign_de_business"]
+    c = benign["confusion"]
+    rows.append(
+        [
+            "benign German business texts",
+            benign["n"],
+            "–",
+            "–",
+            f"{benign['false_positive_rate']:.3f}",
+            f"– / – / {c['fp']} / {c['tn']}",
+        ]
+    )
+    lines += table(
+        ["set", "texts", "balanced accuracy", "recall", "false-positive rate",
+         "TP / FN / FP / TN"],
+        rows,
+    )  # fmt: skip
+    scan = data["input_scan"]
+    lines += table(
+        ["input scan per 1,000 characters", "p50 ms", "p99 ms"],
+        [
+            [label, ms(scan[key]), ms(scan[key], "p99")]
+            for label, key in (
+                ("PII + injection", "ms_per_1000_chars"),
+                ("PII", "pii_ms_per_1000_chars"),
+                ("injection", "injection_ms_per_1000_chars"),
+            )
+        ],
+    )
+    return lines
 
 
 def retrieval(data: dict[str, Any]) -> list[str]:
@@ -459,5 +617,9 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         lines += latency(results["request_latency"])
     if "ingest_throughput" in results:
         lines += ingestion(results["ingest_throughput"])
+    if "pii" in results:
+        lines += pii(results["pii"])
+    if "injection" in results:
+        lines += injection(results["injection"])
     lines += NOTES
     return "\n".join(lines).rstrip() + "\n"

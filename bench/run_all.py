@@ -23,6 +23,8 @@ SCRIPTS = (
     "scale",
     "request_latency",
     "ingest_throughput",
+    "pii",
+    "injection",
 )
 DOCS = ROOT / "docs" / "benchmarks.md"
 HERE = Path(__file__).resolve().parent
