@@ -60,3 +60,15 @@ def test_bad_input_says_what_is_wrong(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "line 2: not JSON" in result.output
     missing = CliRunner().invoke(app, ["guard", "check", "--input", str(tmp_path / "nope.jsonl")])
     assert missing.exit_code != 0 and "does not exist" in missing.output
+
+
+def test_the_policy_comes_from_the_configuration(tmp_path: Path) -> None:
+    config = tmp_path / "leitstand.yaml"
+    config.write_text("guard:\n  pii_classes:\n    IBAN: block\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        ["--config", str(config), "guard", "check", "--format", "jsonl"],
+        input="Konto DE89 3704 0044 0532 0130 00",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["action"] == "block"

@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from leitstand.cli._common import console, fail, handle_errors
+from leitstand.cli._common import console, fail, handle_errors, state
+from leitstand.config.loading import load_config
 from leitstand.guard.engine import GuardEngine, Verdict
 
 app = typer.Typer(no_args_is_help=True, help="Check texts for PII and prompt injection.")
@@ -59,8 +60,9 @@ def check(
         Literal["table", "jsonl"], typer.Option("--format", help="table or jsonl.")
     ] = "table",
 ) -> None:
-    """Scan texts for PII and prompt injection and print the action the policy takes."""
-    engine = GuardEngine()
+    """Scan texts for PII and prompt injection and print the action the policy takes
+    (the guard section of leitstand.yaml)."""
+    engine = GuardEngine.from_settings(load_config(state.config_path).settings.guard)
     results: list[tuple[str, str, Verdict]] = [
         (key, text, engine.check(text)) for key, text in _records(input_path)
     ]

@@ -9,11 +9,14 @@ strictest that any of its findings calls for.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from leitstand.guard.findings import Finding
 from leitstand.guard.injection.detector import InjectionDetector, InjectionResult
 from leitstand.guard.pii import PiiDetector
+
+if TYPE_CHECKING:
+    from leitstand.config.settings import GuardSettings
 
 Action = Literal["allow", "redact", "pseudonymise", "escalate", "block"]
 SEVERITY: dict[str, int] = {
@@ -62,6 +65,21 @@ class GuardEngine:
         self.policy = policy or InputPolicy()
         self.pii = pii or PiiDetector()
         self.injection = injection or InjectionDetector()
+
+    @classmethod
+    def from_settings(cls, settings: GuardSettings) -> GuardEngine:
+        """The engine the ``guard`` section of leitstand.yaml describes."""
+        return cls(
+            InputPolicy(
+                injection=settings.injection_action,
+                pii=settings.pii_action,
+                pii_classes=dict(settings.pii_classes),
+            ),
+            pii=PiiDetector(
+                threshold=settings.pii_threshold, phone_regions=tuple(settings.phone_regions)
+            ),
+            injection=InjectionDetector(threshold=settings.injection_threshold),
+        )
 
     def check(self, text: str) -> Verdict:
         findings = self.pii.detect(text)

@@ -123,8 +123,12 @@ class AttackLibrary:
         """(cosine, index of the attack) of the most similar stretch of the text: a
         sentence, with its short neighbours joined up to ``SEGMENT_WORDS`` words."""
         best, best_index = 0.0, -1
+        postings = self.postings
         for segment in _segments(normalised):
-            score, index = self._similarity(Counter(_terms(segment)))
+            terms = _terms(segment)
+            if len({term for term in terms if term in postings}) < MIN_SHARED_TERMS:
+                continue  # too little in common to come near SIMILAR_FROM
+            score, index = self._similarity(Counter(terms))
             if score > best:
                 best, best_index = score, index
         return best, best_index
