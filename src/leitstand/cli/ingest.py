@@ -83,6 +83,7 @@ def _report_dict(report: IngestReport) -> dict[str, object]:
             {"path": p.path, "message": p.message, "hint": p.hint} for p in report.warnings
         ],
         "vanished_files": report.vanished,
+        "quarantined_chunks": [q.as_dict() for q in report.quarantined],
     }
 
 
@@ -106,6 +107,14 @@ def _print_report(report: IngestReport) -> None:
         console.print(f"[yellow]![/] {problem.path}: {problem.message}", highlight=False)
         if problem.hint:
             console.print(f"    [yellow]hint:[/] {problem.hint}", highlight=False)
+    for chunk in report.quarantined:
+        page = f", page {chunk.page}" if chunk.page else ""
+        console.print(
+            f"[red]⚠[/] {chunk.path}, chunk {chunk.ordinal + 1}{page}: quarantined, not indexed — "
+            f"it carries instructions to an AI ({', '.join(chunk.rules) or 'known attack'}): "
+            f"„{chunk.excerpt[:80]}…“",
+            highlight=False,
+        )
     if report.unsupported:
         kinds = ", ".join(f"{ext} ×{n}" for ext, n in report.unsupported.most_common())
         console.print(f"[dim]skipped unsupported file types: {kinds}[/]", highlight=False)

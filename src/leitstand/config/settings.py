@@ -50,6 +50,11 @@ class IngestSettings(_Section):
         default_factory=lambda: [".*", "**/.*", "**/__pycache__/**", "**/node_modules/**"],
         description="Glob patterns (relative to the ingested folder) of files to ignore.",
     )
+    quarantine_injections: bool = Field(
+        True,
+        description="Keep chunks that carry instructions to an AI out of the index and report "
+        "them (indirect prompt injection).",
+    )
     workers: int = Field(
         0,
         ge=0,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leitstand.errors import IngestFileError
+from leitstand.guard.injection.scan import ChunkScanner
 from leitstand.ingest.chunker import Chunker, assemble
 from leitstand.ingest.loaders.base import LoadContext, Loader, LoadError
 from leitstand.search.analyser import Analyser
@@ -35,6 +36,9 @@ class ParsedFile:
     """Chunk rows without their text: it is ``text[start_char:end_char]``, cut by the writer
     (so it does not travel twice between processes)."""
     warnings: list[str] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    """Chunks kept out of the index because they carry instructions to an AI: ordinal,
+    offsets, page, score, rules and the start of the text."""
 
     def chunk_rows(self, document_id: int) -> list[dict[str, Any]]:
         """The rows for the chunks table."""
@@ -45,7 +49,7 @@ class ParsedFile:
         ]
 
 
-PIPELINE_VERSION = "6"
+PIPELINE_VERSION = "7"
 """Bump when normalisation, chunking or analysis change, so stored documents are redone."""
 
 
@@ -56,12 +60,13 @@ class ParseOptions:
     max_pages: int = 2000
     timeout_s: float = 60.0
     languages: tuple[str, ...] = ("de", "en")
+    quarantine_injections: bool = True
 
     def pipeline_hash(self, loader: str) -> str:
         """What the stored chunks of a document depend on besides its bytes."""
         key = (
             f"{PIPELINE_VERSION}|{loader}|{self.chunk_chars}|{self.overlap_sentences}|"
-            f"{','.join(self.languages)}"
+            f"{','.join(self.languages)}|{int(self.quarantine_injections)}"
         )
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -82,8 +87,10 @@ def parse_file(
     analyser: Analyser,
     detector: LanguageDetector,
     options: ParseOptions,
+    scanner: ChunkScanner | None = None,
 ) -> ParsedFile:
-    """Load, normalise, detect the language, chunk and analyse one file."""
+    """Load, normalise, detect the language, chunk and analyse one file; with a
+    ``scanner``, chunks that carry instructions to an AI are quarantined, not indexed."""
     if not data:
         raise IngestFileError(
             path,
@@ -107,8 +114,23 @@ def parse_file(
     chunker = Chunker(options.chunk_chars, options.overlap_sentences)
     chunks: list[dict[str, Any]] = []
     contexts: dict[str, str] = {}
+    quarantined: list[dict[str, Any]] = []
     for ordinal, span in enumerate(chunker.chunk(text, placed)):
         chunk_text = text[span.start : span.end]
+        flagged = scanner.scan(chunk_text) if scanner is not None else None
+        if flagged is not None:
+            quarantined.append(
+                {
+                    "ordinal": ordinal,
+                    "start_char": span.start,
+                    "end_char": span.end,
+                    "page": span.page_start,
+                    "score": round(flagged.score, 3),
+                    "rules": flagged.rules,
+                    "excerpt": " ".join(chunk_text.split())[:160],
+                }
+            )
+            continue
         # A chunk in another language than its document's (an English section of a German
         # manual) is analysed in its own; the chunk's folded words decide, cheaply.
         words, joined = analyser.tokens(chunk_text)
@@ -151,4 +173,5 @@ def parse_file(
         metadata=_json_safe(loaded.metadata),
         chunks=chunks,
         warnings=context.warnings,
+        quarantined=quarantined,
     )

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, select, upd
 
 from leitstand.config.settings import IngestSettings
 from leitstand.errors import IngestFileError, LeitstandError
+from leitstand.guard.injection.scan import ChunkScanner
 from leitstand.ingest.duplicates import DuplicateMarker
 from leitstand.ingest.loaders.registry import LoaderRegistry
 from leitstand.ingest.loaders.text import TextLoader
@@ -72,6 +73,23 @@ class IngestProgress:
 
 
 @dataclass
+class QuarantinedChunk:
+    """A chunk that was not indexed because it carries instructions to an AI."""
+
+    path: str
+    ordinal: int
+    start_char: int
+    end_char: int
+    page: int | None
+    score: float
+    rules: list[str]
+    excerpt: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
 class IngestReport:
     """What an ingestion run did, file by file."""
 
@@ -84,6 +102,8 @@ class IngestReport:
     vanished: list[str] = field(default_factory=list)
     failed: list[FileProblem] = field(default_factory=list)
     warnings: list[FileProblem] = field(default_factory=list)
+    quarantined: list[QuarantinedChunk] = field(default_factory=list)
+    """Chunks kept out of the index: they carry instructions to an AI."""
     unsupported: Counter[str] = field(default_factory=Counter)
     chunks_written: int = 0
     duplicates: int = 0
@@ -105,6 +125,7 @@ class IngestReport:
             "vanished": len(self.vanished),
             "failed": len(self.failed),
             "warnings": len(self.warnings),
+            "quarantined": len(self.quarantined),
             "unsupported": sum(self.unsupported.values()),
             "chunks_written": self.chunks_written,
             "duplicates": self.duplicates,
@@ -192,6 +213,9 @@ class _BatchWriter:
         else:
             assert outcome.parsed is not None
             self.report.warnings.extend(FileProblem(rel, w) for w in outcome.parsed.warnings)
+            self.report.quarantined.extend(
+                QuarantinedChunk(rel, **q) for q in outcome.parsed.quarantined
+            )
             self.batch.append(outcome.parsed)
             self.chunks += len(outcome.parsed.chunks)
             (self.report.updated if known else self.report.added).append(rel)
@@ -256,7 +280,17 @@ class Ingestor:
             max_pages=settings.max_pages,
             timeout_s=settings.timeout_s,
             languages=analyser.languages,
+            quarantine_injections=settings.quarantine_injections,
         )
+        self._chunk_scanner: ChunkScanner | None = None
+
+    def _scanner(self) -> ChunkScanner | None:
+        """The chunk scanner of texts ingested in this process (files: in the workers)."""
+        if not self.options.quarantine_injections:
+            return None
+        if self._chunk_scanner is None:
+            self._chunk_scanner = ChunkScanner()
+        return self._chunk_scanner
 
     # -- walking ---------------------------------------------------------------------
 
@@ -454,11 +488,15 @@ class Ingestor:
                             analyser=self.analyser,
                             detector=self.detector,
                             options=self.options,
+                            scanner=self._scanner(),
                         )
                     except IngestFileError as exc:
                         report.failed.append(FileProblem(record.path, exc.reason, exc.hint))
                         status = "failed"
                     else:
+                        report.quarantined.extend(
+                            QuarantinedChunk(record.path, **q) for q in parsed.quarantined
+                        )
                         parsed.title = record.title or parsed.title
                         parsed.metadata.update(record.metadata)
                         if record.title:

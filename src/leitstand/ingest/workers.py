@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from leitstand.errors import IngestFileError
+from leitstand.guard.injection.scan import ChunkScanner
 from leitstand.ingest.loaders.registry import LoaderRegistry
 from leitstand.ingest.parse import ParsedFile, ParseOptions, parse_file
 from leitstand.search.analyser import Analyser
@@ -66,6 +67,7 @@ class _Context:
         self.analyser = Analyser(options.languages)
         self.detector = LanguageDetector(options.languages)
         self.loaders = LoaderRegistry()
+        self.scanner = ChunkScanner() if options.quarantine_injections else None
 
 
 _worker: dict[str, _Context] = {}
@@ -104,6 +106,7 @@ def _parse(task: ParseTask, data: bytes, digest: str, context: _Context) -> Pars
             analyser=context.analyser,
             detector=context.detector,
             options=context.options,
+            scanner=context.scanner,
         )
     except IngestFileError as exc:
         return ParseOutcome(task, "failed", digest=digest, message=exc.reason, hint=exc.hint)
