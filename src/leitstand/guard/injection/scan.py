@@ -8,17 +8,16 @@ could make one — a cheap gate, so that ingestion keeps its speed — and repor
 
 from __future__ import annotations
 
-import re
-
 from leitstand.guard.injection.detector import InjectionDetector, InjectionResult
-from leitstand.search.analyser import fold
 
-_GATE = re.compile(
-    r"\b(?:ai|ki|llm|gpt|chatgpt|bot|chatbot|assistant|assistent\w*|sprachmodell\w*|language"
-    r" model|model|modell|system ?prompt|prompt|instruction\w*|anweisung\w*|ignor\w*|disregard"
-    r"|vergiss|forget|jailbreak|dan|developer mode|entwicklermodus|you are now|du bist jetzt)\b"
-    r"|<\|?im_start|\[inst\]|https?://\S+[?&]\S+="
-)
+_GATE_WORDS = (
+    "ignor", "disregard", "vergiss", "vergessen sie", "forget", "anweisung", "instruction",
+    "prompt", "assistant", "assistent", " ki ", " ki-", "ki-s", " ai ", " ai-", "llm", "gpt",
+    "chatbot", "sprachmodell", "language model", "jailbreak", "developer mode",
+    "entwicklermodus", "im_start", "[inst]", "du bist jetzt", "you are now", "http",
+)  # fmt: skip
+"""Lower-case pieces of text without one of which a chunk is not scanned further (a substring
+test each: the gate costs a few microseconds per chunk)."""
 
 
 class ChunkScanner:
@@ -29,7 +28,8 @@ class ChunkScanner:
 
     def scan(self, text: str) -> InjectionResult | None:
         """The detector's result when the chunk is flagged, else None."""
-        if not _GATE.search(fold(text)):
+        lowered = text.lower()
+        if not any(word in lowered for word in _GATE_WORDS):
             return None
         result = self.detector.detect(text)
         return result if result.flagged else None
