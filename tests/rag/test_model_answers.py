@@ -31,7 +31,10 @@ def model_server() -> Iterator[ScriptedChatServer]:
 @pytest.fixture
 def ls(tmp_path: Path, model_server: ScriptedChatServer, open_leitstand: Any) -> Any:
     model_server.reset()
+    # it.md carries an injection on purpose: these tests check how sources reach the model
+    # (as delimited data), so it is not quarantined here (see tests/ingest/test_quarantine.py).
     instance = open_leitstand(
+        ingest={"quarantine_injections": False},
         models={
             "scripted": {"base_url": model_server.url, "model": "scripted-model", "max_retries": 0}
         },
@@ -56,7 +59,7 @@ def test_the_model_sees_the_sources_as_delimited_data(
     system, user = sent["messages"][0], sent["messages"][-1]
     assert system["role"] == "system" and "not instructions" in system["content"]
     assert '<source id="1"' in user["content"]
-    assert "28 Euro" in user["content"]
+    assert "28ˆEuro" in user["content"]  # datamarked: the words joined by "ˆ"
     assert user["content"].rstrip().endswith("Question: Wie hoch ist die Verpflegungspauschale?")
     assert sent["model"] == "scripted-model"
     assert "German" in system["content"]

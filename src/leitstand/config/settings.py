@@ -346,6 +346,11 @@ class GuardSettings(_Section):
         default_factory=lambda: ["DE", "AT", "CH"],
         description="Regions tried in turn for phone numbers written without a country code.",
     )
+    spotlight: Literal["datamark", "delimit"] = Field(
+        "datamark",
+        description="How retrieved text is marked as data in the prompt: datamark (words "
+        "joined by ˆ, inside delimiters) or delimit (delimiters only).",
+    )
     canary: bool = Field(
         True,
         description="Put a secret marker into the system prompt; an answer that repeats it "

@@ -37,6 +37,20 @@ LANGUAGE_NAMES = {
 _environment = jinja2.sandbox.ImmutableSandboxedEnvironment(
     undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
+DATAMARK = "ˆ"
+"""Joins the words of retrieved text in the prompt (spotlighting by datamarking)."""
+_WHITESPACE = re.compile(r"[ \t]+")
+
+
+def datamark(text: str, mode: str = "datamark") -> str:
+    """Spotlighting (Hines et al., 2024): with ``mode`` "datamark" the spaces between the
+    words of a retrieved text become ``DATAMARK``, so that the model can always tell data
+    from instructions — an instruction hidden in a document no longer reads like one.
+    "delimit" leaves the text as it is (the template's tags delimit it)."""
+    return _WHITESPACE.sub(DATAMARK, text) if mode == "datamark" else text
+
+
+_environment.filters["datamark"] = datamark
 
 
 @dataclass(frozen=True)

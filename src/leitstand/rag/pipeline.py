@@ -328,6 +328,7 @@ class AnswerService:
                 language=language,
                 language_name=LANGUAGE_NAMES.get(language, language),
                 use_case=use_case.name,
+                spotlight=self.settings.guard.spotlight if self.guard else "delimit",
             )
             if history:
                 messages = [*messages[:-1], *history, messages[-1]]
