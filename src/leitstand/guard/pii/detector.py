@@ -10,11 +10,11 @@ from leitstand.guard.findings import Finding, resolve_overlaps
 from leitstand.guard.pii.names import NameRecognizer
 from leitstand.guard.pii.patterns import (
     RECOGNIZERS,
+    CombinedRecognizers,
     PhoneRecognizer,
     Windows,
     digit_windows,
 )
-from leitstand.guard.pii.patterns import Recognizer as PatternRecognizer
 from leitstand.guard.pii.places import AddressRecognizer, BirthDateRecognizer
 
 LABELS = (
@@ -82,9 +82,10 @@ class PiiDetector:
         chosen = [r for r in RECOGNIZERS if r.label in wanted]
         self._email = [r for r in chosen if r.needs == "@"]
         self._gated = [r for r in chosen if r.needs != "@" and r.score < threshold]
-        self._windowed: list[PatternRecognizer | PhoneRecognizer | BirthDateRecognizer] = [
-            r for r in chosen if r.needs != "@" and r.score >= threshold
-        ]
+        structured = [r for r in chosen if r.needs != "@" and r.score >= threshold]
+        self._windowed: list[CombinedRecognizers | PhoneRecognizer | BirthDateRecognizer] = (
+            [CombinedRecognizers(structured)] if structured else []
+        )
         if "PHONE" in wanted:
             self._windowed.append(PhoneRecognizer(tuple(phone_regions)))
         if "DATE_OF_BIRTH" in wanted:
@@ -114,8 +115,8 @@ class PiiDetector:
                     found.extend(gated.find(text, lowered))
         if "@" in text and self._email:
             windows = _around(text, "@", EMAIL_BEFORE, EMAIL_AFTER)
-            for recognizer in self._email:
-                found.extend(recognizer.find(text, lowered, windows))
+            for email in self._email:
+                found.extend(email.find(text, lowered, windows))
         if self._names is not None:
             found.extend(self._names.find(text, lowered))
         for extra in self._extra:
