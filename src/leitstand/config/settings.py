@@ -8,10 +8,18 @@ in step.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from leitstand.config.secrets import SecretRef
 
@@ -262,60 +270,23 @@ class ModelSettings(_Section):
         return value.rstrip("/")
 
 
-class UseCaseSettings(_Section):
-    """An application of leitstand: which documents it may use and which model answers."""
-
-    description: str = Field("", description="What this use case is for; shown in /v1/models.")
-    model: str = Field(
-        EXTRACTIVE,
-        description="A key of `models`, or `extractive` for the built-in extractive answerer.",
-    )
-    prompt: Path | None = Field(
-        None, description="Jinja2 prompt template file; the bundled template when empty."
-    )
-    top_k: int | None = Field(
-        None, ge=1, le=100, description="Overrides retrieval.top_k for this use case."
-    )
-    sources: list[str] = Field(
-        default_factory=list, description="Only these sources are searched; all when empty."
-    )
-    tags: list[str] = Field(
-        default_factory=list, description="Only documents with one of these tags are searched."
-    )
-    languages: list[LanguageCode] = Field(
-        default_factory=list, description="Only documents in these languages are searched."
-    )
-    max_context_tokens: int | None = Field(
-        None, ge=100, le=200_000, description="Overrides assembly.max_tokens for this use case."
-    )
-
-
-class ServerSettings(_Section):
-    """The HTTP server started by `leitstand serve`."""
-
-    host: str = Field(
-        "127.0.0.1",
-        description="Interface to listen on; anything but loopback needs at least one API key.",
-    )
-    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
-    cors_origins: list[str] = Field(
-        default_factory=list, description="Origins allowed to call the API from a browser."
-    )
-
-
-class TracingSettings(_Section):
-    """What is recorded about every request and ingestion run."""
-
-    enabled: bool = Field(True, description="Record traces with one span per stage.")
-    store_content: bool = Field(
-        True, description="Keep question and answer text in traces (not only ids and figures)."
-    )
-    retention_days: int = Field(
-        30, ge=1, description="Traces older than this are deleted by `leitstand traces prune`."
-    )
-
-
 GuardAction = Literal["allow", "redact", "pseudonymise", "escalate", "block"]
+
+
+class GuardPattern(_Section):
+    """A regular expression rule of the guard policy."""
+
+    pattern: str = Field(description="Python regular expression, searched in the question.")
+    action: GuardAction = Field("block", description="What happens when it matches.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
 
 
 class GuardSettings(_Section):
@@ -351,6 +322,29 @@ class GuardSettings(_Section):
         description="How retrieved text is marked as data in the prompt: datamark (words "
         "joined by ˆ, inside delimiters) or delimit (delimiters only).",
     )
+    banned_topics: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Topics a question may not touch: a name, and the words or phrases that "
+        "mean it (matched as word beginnings, case and umlauts folded).",
+    )
+    banned_topic_action: GuardAction = Field(
+        "block", description="What happens to a question that touches a banned topic."
+    )
+    patterns: dict[str, GuardPattern] = Field(
+        default_factory=dict,
+        description="Regular expressions a question is checked against, by name, each with "
+        "its action.",
+    )
+    languages: list[LanguageCode] = Field(
+        default_factory=list,
+        description="Languages a question may be written in (ISO 639-1); any when empty.",
+    )
+    language_action: GuardAction = Field(
+        "block", description="What happens to a question in another language."
+    )
+    max_input_chars: int | None = Field(
+        None, ge=1, description="Longest question (history included) accepted; no limit when empty."
+    )
     canary: bool = Field(
         True,
         description="Put a secret marker into the system prompt; an answer that repeats it "
@@ -366,6 +360,63 @@ class GuardSettings(_Section):
         if unknown:
             raise ValueError(f"unknown PII class {unknown[0]!r}; known: {', '.join(LABELS)}")
         return value
+
+
+class UseCaseSettings(_Section):
+    """An application of leitstand: which documents it may use and which model answers."""
+
+    description: str = Field("", description="What this use case is for; shown in /v1/models.")
+    model: str = Field(
+        EXTRACTIVE,
+        description="A key of `models`, or `extractive` for the built-in extractive answerer.",
+    )
+    prompt: Path | None = Field(
+        None, description="Jinja2 prompt template file; the bundled template when empty."
+    )
+    top_k: int | None = Field(
+        None, ge=1, le=100, description="Overrides retrieval.top_k for this use case."
+    )
+    sources: list[str] = Field(
+        default_factory=list, description="Only these sources are searched; all when empty."
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="Only documents with one of these tags are searched."
+    )
+    languages: list[LanguageCode] = Field(
+        default_factory=list, description="Only documents in these languages are searched."
+    )
+    max_context_tokens: int | None = Field(
+        None, ge=100, le=200_000, description="Overrides assembly.max_tokens for this use case."
+    )
+    guard: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the guard settings for this use case (any key of `guard`).",
+    )
+
+
+class ServerSettings(_Section):
+    """The HTTP server started by `leitstand serve`."""
+
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface to listen on; anything but loopback needs at least one API key.",
+    )
+    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser."
+    )
+
+
+class TracingSettings(_Section):
+    """What is recorded about every request and ingestion run."""
+
+    enabled: bool = Field(True, description="Record traces with one span per stage.")
+    store_content: bool = Field(
+        True, description="Keep question and answer text in traces (not only ids and figures)."
+    )
+    retention_days: int = Field(
+        30, ge=1, description="Traces older than this are deleted by `leitstand traces prune`."
+    )
 
 
 class Settings(_Section):
@@ -443,4 +494,18 @@ class Settings(_Section):
             raise ValueError(
                 f"default_use_case = {self.default_use_case!r} is not a use case; allowed: {known}"
             )
+        for name in self.use_cases:
+            try:
+                self.guard_for(name)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(part) for part in error["loc"])
+                raise ValueError(f"use_cases.{name}.guard.{where}: {error['msg']}") from None
         return self
+
+    def guard_for(self, use_case: str) -> GuardSettings:
+        """The guard settings of a use case: ``guard`` with the use case's overrides."""
+        overrides = self.use_cases[use_case].guard if use_case in self.use_cases else {}
+        if not overrides:
+            return self.guard
+        return GuardSettings.model_validate({**self.guard.model_dump(), **overrides})

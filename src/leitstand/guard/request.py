@@ -11,6 +11,7 @@ happens, and the answer while it streams.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,8 +24,12 @@ from leitstand.guard.injection.detector import InjectionDetector, InjectionResul
 from leitstand.guard.pii import PiiDetector
 from leitstand.guard.pseudonymise import PseudonymMap, StreamRestorer, redact
 from leitstand.llm.base import ChatMessage
+from leitstand.search.analyser import fold
+from leitstand.text.language import LanguageDetector
 
 CANARY_PREFIX = "LS-CANARY-"
+_RECOGNISED = ("de", "en", "fr", "es", "it", "nl", "pl", "tr", "pt", "cs", "da", "sv", "ru")
+"""Languages a question is told apart from when a use case allows only some."""
 
 
 @dataclass
@@ -74,6 +79,41 @@ class RequestGuard:
             threshold=settings.pii_threshold, phone_regions=tuple(settings.phone_regions)
         )
         self.injection = InjectionDetector(threshold=settings.injection_threshold)
+        self._topics = {
+            name: re.compile(r"\b(?:" + "|".join(re.escape(fold(w)) for w in words) + ")")
+            for name, words in settings.banned_topics.items()
+            if words
+        }
+        self._patterns = {
+            name: (re.compile(rule.pattern), rule.action)
+            for name, rule in settings.patterns.items()
+        }
+        self._languages = (
+            LanguageDetector(tuple(dict.fromkeys([*settings.languages, *_RECOGNISED])))
+            if settings.languages
+            else None
+        )
+
+    def _policy(self, question: str, history: Sequence[ChatMessage]) -> list[tuple[Action, str]]:
+        """The use case's own rules: input size, language, banned topics, patterns."""
+        settings = self.settings
+        found: list[tuple[Action, str]] = []
+        size = len(question) + sum(len(m.content) for m in history)
+        if settings.max_input_chars is not None and size > settings.max_input_chars:
+            found.append(("block", f"size:{size}>{settings.max_input_chars}"))
+        if self._languages is not None and len(question.split()) >= 3:
+            language = self._languages.detect(question)
+            if language not in settings.languages:
+                found.append((settings.language_action, f"language:{language}"))
+        if self._topics:
+            folded = fold(question)
+            for name, pattern in self._topics.items():
+                if pattern.search(folded):
+                    found.append((settings.banned_topic_action, f"topic:{name}"))
+        for name, (pattern, action) in self._patterns.items():
+            if pattern.search(question):
+                found.append((action, f"pattern:{name}"))
+        return found
 
     def check_input(self, question: str, history: Sequence[ChatMessage] = ()) -> InputCheck:
         """Scan the question and the user's earlier messages; raises GuardBlockedError when
@@ -84,7 +124,7 @@ class RequestGuard:
         history_pii = [self.pii.detect(message.content) for message in history]
         user_text = "\n".join([*(m.content for m in history if m.role == "user"), question])
         injection = self.injection.detect(user_text)
-        actions: list[tuple[Action, str]] = [("allow", "")]
+        actions: list[tuple[Action, str]] = [("allow", ""), *self._policy(question, history)]
         if injection.flagged:
             actions.append((settings.injection_action, "injection"))
         for finding in question_pii + [f for found in history_pii for f in found]:
@@ -105,12 +145,21 @@ class RequestGuard:
 
 
 def _blocked_message(reasons: list[str]) -> str:
+    """Why, in words a user understands (the first reason decides)."""
     if "injection" in reasons:
         return "the request was blocked: it looks like a prompt injection"
+    kind, _, detail = reasons[0].partition(":")
+    if kind == "size":
+        size, limit = detail.split(">")
+        return f"the request was blocked: it has {size} characters; this use case accepts {limit}"
+    if kind == "language":
+        return f"the request was blocked: this use case does not answer questions in {detail!r}"
+    if kind == "topic":
+        return f"the request was blocked: it touches a topic this use case excludes ({detail})"
+    if kind == "pattern":
+        return f"the request was blocked: it matches the rule {detail!r} of this use case"
     classes = ", ".join(reason.removeprefix("pii:") for reason in reasons)
-    return (
-        f"the request was blocked: it contains personal data the policy does not allow ({classes})"
-    )
+    return f"the request was blocked: it contains personal data the policy forbids ({classes})"
 
 
 class AnswerWatch:

@@ -114,7 +114,8 @@ class AnswerService:
         )
         self._templates: dict[str, tuple[PromptTemplate, str]] = {}
         self._template_lock = threading.Lock()
-        self.guard = RequestGuard(self.settings.guard) if self.settings.guard.enabled else None
+        self._guards: dict[str, RequestGuard | None] = {}
+        self._guard_lock = threading.Lock()
 
     # -- use cases -------------------------------------------------------------------
 
@@ -222,7 +223,7 @@ class AnswerService:
         """Answer a question piece by piece; the trace is finished when the stream ends."""
         trace, resolved = self._start(question, use_case)
         try:
-            check = self._guard_input(question, history, trace)
+            check = self._guard_input(question, history, resolved, trace)
             language, hits = self._retrieve(question, resolved, trace)
             if resolved.model == EXTRACTIVE:
                 yield from self._extractive(question, language, hits, resolved, trace)
@@ -238,15 +239,28 @@ class AnswerService:
             raise
         trace.finish()
 
+    def guard(self, use_case: str) -> RequestGuard | None:
+        """The guards of a use case (``guard`` with its overrides); None when switched off."""
+        with self._guard_lock:
+            if use_case not in self._guards:
+                settings = self.settings.guard_for(use_case)
+                self._guards[use_case] = RequestGuard(settings) if settings.enabled else None
+            return self._guards[use_case]
+
     def _guard_input(
-        self, question: str, history: Sequence[ChatMessage], trace: ActiveTrace
+        self,
+        question: str,
+        history: Sequence[ChatMessage],
+        use_case: ResolvedUseCase,
+        trace: ActiveTrace,
     ) -> InputCheck | None:
         """The input guards; raises GuardBlockedError when the policy blocks."""
-        if self.guard is None:
+        guard = self.guard(use_case.name)
+        if guard is None:
             return None
         with trace.span("guard_input") as span:
             try:
-                check = self.guard.check_input(question, history)
+                check = guard.check_input(question, history)
             except GuardBlockedError as exc:
                 span.set(action="block", reasons=exc.reason.split(","))
                 raise
@@ -319,7 +333,8 @@ class AnswerService:
         numbered = [SourceRef(number, hit) for number, hit in enumerate(hits, start=1)]
         # What the model sees: PII pseudonymised or redacted as the policy says.
         asked, history = check.for_model(question, history) if check else (question, history)
-        watch = self.guard.watch(check) if self.guard is not None else None
+        guard = self.guard(use_case.name)
+        watch = guard.watch(check) if guard is not None else None
         with trace.span("prompt") as span:
             template, prompt_hash = self._template(use_case)
             messages = template.render(
@@ -328,7 +343,7 @@ class AnswerService:
                 language=language,
                 language_name=LANGUAGE_NAMES.get(language, language),
                 use_case=use_case.name,
-                spotlight=self.settings.guard.spotlight if self.guard else "delimit",
+                spotlight=guard.settings.spotlight if guard is not None else "delimit",
             )
             if history:
                 messages = [*messages[:-1], *history, messages[-1]]
