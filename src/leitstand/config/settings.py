@@ -345,6 +345,19 @@ class GuardSettings(_Section):
     max_input_chars: int | None = Field(
         None, ge=1, description="Longest question (history included) accepted; no limit when empty."
     )
+    allowed_domains: list[str] = Field(
+        default_factory=list,
+        description="Domains (with their subdomains) whose links and images answers may "
+        "contain, e.g. [intranet.example.de].",
+    )
+    external_links: Literal["keep", "remove"] = Field(
+        "keep", description="Links in answers to domains outside allowed_domains."
+    )
+    external_images: Literal["keep", "remove"] = Field(
+        "remove",
+        description="Markdown images in answers from domains outside allowed_domains (a chat "
+        "window loads them by itself: a way to send data out).",
+    )
     canary: bool = Field(
         True,
         description="Put a secret marker into the system prompt; an answer that repeats it "

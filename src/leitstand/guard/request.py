@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from leitstand.config.settings import GuardSettings
 from leitstand.errors import GuardBlockedError
@@ -138,9 +139,18 @@ class RequestGuard:
         return check
 
     def watch(self, check: InputCheck | None) -> AnswerWatch:
+        settings = self.settings
+        links = None
+        if settings.external_links == "remove" or settings.external_images == "remove":
+            links = LinkFilter(
+                settings.allowed_domains,
+                links=settings.external_links == "remove",
+                images=settings.external_images == "remove",
+            )
         return AnswerWatch(
             check.mapping if check is not None and check.action == "pseudonymise" else None,
-            canary=f"{CANARY_PREFIX}{secrets.token_hex(6)}" if self.settings.canary else None,
+            canary=f"{CANARY_PREFIX}{secrets.token_hex(6)}" if settings.canary else None,
+            links=links,
         )
 
 
@@ -169,9 +179,16 @@ class AnswerWatch:
     neither reaches the user half-way.
     """
 
-    def __init__(self, mapping: PseudonymMap | None, *, canary: str | None) -> None:
+    def __init__(
+        self,
+        mapping: PseudonymMap | None,
+        *,
+        canary: str | None,
+        links: LinkFilter | None = None,
+    ) -> None:
         self.mapping = mapping
         self.canary = canary
+        self.links = links
         self._restorer = StreamRestorer(mapping) if mapping is not None else None
         self._tail = ""
 
@@ -196,12 +213,15 @@ class AnswerWatch:
             keep = _overlap(text, self.canary)
             self._tail = text[len(text) - keep :] if keep else ""
             piece = text[: len(text) - keep]
-        return self._restorer.feed(piece) if self._restorer is not None else piece
+        shown = self._restorer.feed(piece) if self._restorer is not None else piece
+        return self.links.feed(shown) if self.links is not None else shown
 
     def flush(self) -> str:
         rest, self._tail = self._tail, ""
         if self._restorer is not None:
-            return self._restorer.feed(rest) + self._restorer.flush()
+            rest = self._restorer.feed(rest) + self._restorer.flush()
+        if self.links is not None:
+            rest = self.links.feed(rest) + self.links.flush()
         return rest
 
     def final(self, text: str) -> str:
@@ -210,7 +230,72 @@ class AnswerWatch:
             raise GuardBlockedError(
                 "the answer was stopped: it repeated confidential instructions", reason="canary"
             )
-        return self.mapping.restore(text) if self.mapping is not None else text
+        text = self.mapping.restore(text) if self.mapping is not None else text
+        return self.links.clean(text) if self.links is not None else text
+
+
+_IMAGE = re.compile(r"!\[([^\]\n]*)\]\((https?://[^)\s]+)[^)]*\)")
+_LINK = re.compile(r"(?<!!)\[([^\]\n]*)\]\((https?://[^)\s]+)[^)]*\)")
+_URL = re.compile(r"(?<![(\w])https?://[^\s)<>\]]+")
+_UNFINISHED = re.compile(
+    r"(?:!?\[[^\]\n]*(?:\](?:\([^)\n]*)?)?|!|https?:?/?/?[^\s)<>\]]*|h(?:t(?:tp?)?)?)$"
+)
+"""A link or image at the end of a streamed piece that may not be complete yet."""
+
+
+class LinkFilter:
+    """Removes links and markdown images to domains outside an allow-list from an answer,
+    also when the answer streams: an unfinished link is held back until it is complete."""
+
+    def __init__(self, allowed: list[str], *, links: bool, images: bool) -> None:
+        self.allowed = tuple(domain.lower().lstrip(".") for domain in allowed)
+        self.links = links
+        self.images = images
+        self.removed = 0
+        self._held = ""
+
+    def _allowed(self, url: str) -> bool:
+        host = urlsplit(url).hostname or ""
+        return any(host == d or host.endswith("." + d) for d in self.allowed)
+
+    def clean(self, text: str) -> str:
+        if "http" not in text:
+            return text
+
+        def image(match: re.Match[str]) -> str:
+            if not self.images or self._allowed(match.group(2)):
+                return match.group()
+            self.removed += 1
+            return f"[image removed: {urlsplit(match.group(2)).hostname}]"
+
+        def link(match: re.Match[str]) -> str:
+            if not self.links or self._allowed(match.group(2)):
+                return match.group()
+            self.removed += 1
+            return f"{match.group(1)} [link removed]"
+
+        def bare(match: re.Match[str]) -> str:
+            if not self.links or self._allowed(match.group()):
+                return match.group()
+            self.removed += 1
+            return "[link removed]"
+
+        text = _LINK.sub(link, _IMAGE.sub(image, text))
+        return _URL.sub(bare, text)
+
+    def feed(self, piece: str) -> str:
+        text = self._held + piece
+        unfinished = _UNFINISHED.search(text)
+        if unfinished is not None and unfinished.start() < len(text):
+            self._held = text[unfinished.start() :]
+            text = text[: unfinished.start()]
+        else:
+            self._held = ""
+        return self.clean(text)
+
+    def flush(self) -> str:
+        text, self._held = self._held, ""
+        return self.clean(text)
 
 
 def _overlap(text: str, marker: str) -> int:
