@@ -412,7 +412,11 @@ def main() -> None:
     args.add_argument("--seed", type=int, default=13)
     args.add_argument("--plot", action="store_true", help="only redraw the plot from the JSON")
     args.add_argument("--profile-ingest", action="store_true", help="py-spy profile at 100k")
-    args.add_argument("--merge", action="store_true", help="keep other sizes of the last result")
+    args.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep what this run does not measure (sizes, backends, hybrid) from the last result",
+    )
     args.add_argument("--no-hybrid", action="store_true", help="skip dense retrieval")
     options = args.parse_args()
     out = options.out or RESULTS / "scale.json"
@@ -443,23 +447,24 @@ def main() -> None:
             corpora[str(size)] = manifest
             queries = spec.queries(count)
             warm_up = spec.queries(WARM_UP, seed=options.seed + 1)
-            runs[str(size)] = {
-                "queries": dict(Counter(q.kind for q in queries)),
-                **{
-                    b: run_backend(
-                        b,
-                        size,
-                        folder,
-                        queries,
-                        warm_up,
-                        server,
-                        with_hybrid=not options.no_hybrid,
-                        seed=options.seed,
-                    )
-                    for b in backends
-                    if b != "postgres" or server is not None
-                },
-            }
+            # With --merge, what this run does not measure (another backend, hybrid search
+            # under --no-hybrid) stays from the last run; the rest is replaced.
+            kept = runs.get(str(size), {})
+            runs[str(size)] = {**kept, "queries": dict(Counter(q.kind for q in queries))}
+            for b in backends:
+                if b == "postgres" and server is None:
+                    continue
+                measured = run_backend(
+                    b,
+                    size,
+                    folder,
+                    queries,
+                    warm_up,
+                    server,
+                    with_hybrid=not options.no_hybrid,
+                    seed=options.seed,
+                )
+                runs[str(size)][b] = {**kept.get(b, {}), **measured}
             if options.profile_ingest and size == 100_000:
                 profile = profile_ingest(folder, CACHE / "ingest-profile", CACHE, opened, ingest)
     result = {

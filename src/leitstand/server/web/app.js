@@ -36,6 +36,10 @@ const TEXTS = {
   errorTitle: ["Fehler:", "Error:"],
   errorHttp: ["Der Server antwortete mit Status {status}: {message}", "The server answered with status {status}: {message}"],
   errorStream: ["Die Antwort brach ab: {message}", "The answer broke off: {message}"],
+  errorBlocked: [
+    "Die Schutzregeln haben diese Anfrage gestoppt ({message}).",
+    "The guardrails stopped this request ({message}).",
+  ],
   errorIncomplete: ["Die Antwort brach ohne Abschluss ab. Bitte erneut versuchen.", "The answer ended without finishing. Please try again."],
   errorNetwork: ["Keine Verbindung zum Server ({message}).", "Cannot reach the server ({message})."],
   errorModels: ["Die Anwendungsfälle konnten nicht geladen werden: {message}", "Could not load the use cases: {message}"],
@@ -137,12 +141,15 @@ function api(path, options = {}) {
 
 async function failure(response) {
   let message = response.statusText;
+  let code = null;
   try {
-    message = (await response.json()).error?.message || message;
+    const error = (await response.json()).error;
+    message = error?.message || message;
+    code = error?.code || null;
   } catch {
     // not JSON: the status text must do
   }
-  return { status: response.status, message };
+  return { status: response.status, message, code };
 }
 
 async function needKey(response, retry) {
@@ -234,7 +241,10 @@ async function ask(question) {
       signal: controller.signal,
     });
     if (response.status === 401) return await needKey(response, () => ask(question));
-    if (!response.ok) return showError("errorHttp", await failure(response));
+    if (!response.ok) {
+      const problem = await failure(response);
+      return showError(problem.code === "content_blocked" ? "errorBlocked" : "errorHttp", problem);
+    }
     setText($("status"), "writing");
     const finished = await readStream(response, handleChunk);
     if (!finished && $("error").hidden) showError("errorIncomplete");
@@ -275,7 +285,8 @@ async function readStream(response, onChunk) {
 // One chunk of the stream; false when the stream reported an error.
 function handleChunk(chunk) {
   if (chunk.error) {
-    showError("errorStream", { message: chunk.error.message || chunk.error.type });
+    const key = chunk.error.code === "content_blocked" ? "errorBlocked" : "errorStream";
+    showError(key, { message: chunk.error.message || chunk.error.type });
     return false;
   }
   for (const source of chunk.sources || []) state.sources.set(source.number, source);
