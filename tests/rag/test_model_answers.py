@@ -148,3 +148,22 @@ def test_a_custom_prompt_template_from_a_file(
     assert system == "Antworte knapp." and "LS-CANARY-" in canary
     assert messages[1]["content"].endswith("Frage: Verpflegungspauschale?")
     assert answer.sources, "without citations every provided source is listed"
+
+
+def test_personal_data_the_model_made_up_is_escalated_on_the_trace(
+    ls: Any, model_server: ScriptedChatServer
+) -> None:
+    # The IBAN is in neither the question nor the sources: made up, or leaked.
+    model_server.enqueue("Überweisen Sie die Pauschale an DE89 3704 0044 0532 0130 00 [1].")
+    answer = ls.ask("Wie hoch ist die Verpflegungspauschale?")
+    ls.tracer.flush()
+    trace = ls.traces.get(answer.trace_id)
+    assert trace.attributes["escalated"] is True
+    assert trace.attributes["escalation"] == ["output-pii:IBAN"]
+    span = next(s for s in trace.spans if s.name == "guard_output")
+    assert [f["label"] for f in span.attributes["pii"]] == ["IBAN"]
+    # Values the sources carry are no leak.
+    model_server.enqueue("Die Pauschale beträgt 28 Euro pro vollem Tag [1].")
+    fine = ls.ask("Wie hoch ist die Verpflegungspauschale?")
+    ls.tracer.flush()
+    assert "escalated" not in ls.traces.get(fine.trace_id).attributes

@@ -345,6 +345,11 @@ class GuardSettings(_Section):
     max_input_chars: int | None = Field(
         None, ge=1, description="Longest question (history included) accepted; no limit when empty."
     )
+    output_pii_action: Literal["allow", "escalate"] = Field(
+        "escalate",
+        description="Personal data in an answer that neither the question nor the sources "
+        "contain (made up or leaked): escalate records it on the trace.",
+    )
     allowed_domains: list[str] = Field(
         default_factory=list,
         description="Domains (with their subdomains) whose links and images answers may "

@@ -138,6 +138,17 @@ class RequestGuard:
             raise GuardBlockedError(_blocked_message(reasons), reason=",".join(reasons))
         return check
 
+    def unexplained_pii(self, answer: str, known: Sequence[str]) -> list[Finding]:
+        """PII in an answer whose value is in none of the ``known`` texts (the question,
+        the history, the sources): made up by the model, or leaked."""
+        if self.settings.output_pii_action == "allow":
+            return []
+        findings = self.pii.detect(answer)
+        if not findings:
+            return []
+        haystack = _comparable("\n".join(known))
+        return [f for f in findings if _comparable(answer[f.start : f.end]) not in haystack]
+
     def watch(self, check: InputCheck | None) -> AnswerWatch:
         settings = self.settings
         links = None
@@ -152,6 +163,11 @@ class RequestGuard:
             canary=f"{CANARY_PREFIX}{secrets.token_hex(6)}" if settings.canary else None,
             links=links,
         )
+
+
+def _comparable(text: str) -> str:
+    """Lower case without spaces and separators: "DE89 3704" and "de893704" are the same."""
+    return re.sub(r"[\s./()\-]", "", text.lower())
 
 
 def _blocked_message(reasons: list[str]) -> str:

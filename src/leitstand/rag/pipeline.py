@@ -269,6 +269,28 @@ class AnswerService:
             trace.set(escalated=True, escalation=check.reasons)
         return check
 
+    @staticmethod
+    def _guard_output(
+        guard: RequestGuard,
+        text: str,
+        question: str,
+        history: Sequence[ChatMessage],
+        hits: list[Hit],
+        trace: ActiveTrace,
+    ) -> None:
+        """Personal data in the answer that neither the user nor the sources gave: the model
+        made it up or leaked it. Recorded (and escalated, by default) on the trace."""
+        known = [question, *(m.content for m in history), *(hit.text for hit in hits)]
+        unexplained = guard.unexplained_pii(text, known)
+        if not unexplained:
+            return
+        with trace.span("guard_output") as span:
+            span.set(
+                pii=[f.as_dict() for f in unexplained], action=guard.settings.output_pii_action
+            )
+        if guard.settings.output_pii_action == "escalate":
+            trace.set(escalated=True, escalation=[f"output-pii:{f.label}" for f in unexplained])
+
     def _extractive(
         self,
         question: str,
@@ -379,6 +401,8 @@ class AnswerService:
         text = "".join(pieces)
         if watch is not None:
             text = watch.final(text)
+        if guard is not None:
+            self._guard_output(guard, text, question, history, hits, trace)
         cited = [n for n in cited_numbers(text) if 1 <= n <= len(numbered)]
         sources = [numbered[n - 1] for n in cited] if cited else numbered
         answer = Answer(
