@@ -58,3 +58,20 @@ def test_supported_languages_have_stemmers() -> None:
     Analyser(list(SUPPORTED_LANGUAGES))
     with pytest.raises(ValueError, match="no stemmer"):
         Analyser(["de", "tlh"])
+
+
+def test_the_word_memo_starting_again_loses_no_word_of_the_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The memo is emptied when full; a text whose new words overflow it must still get all
+    its terms (at a million chunks this raised KeyError for a word of the text)."""
+    from leitstand.search import analyser as module
+
+    monkeypatch.setattr(module, "MEMO_WORDS", 5)
+    analyser = Analyser(("de",))
+    first = analyser.terms("Anlage Wartung Filter Lager")
+    second = analyser.terms("Schwerhörigkeit Getriebe Motor Kupplung Bremse Anlage")
+    assert first == Analyser(("de",)).terms("Anlage Wartung Filter Lager")
+    assert second == Analyser(("de",)).terms(
+        "Schwerhörigkeit Getriebe Motor Kupplung Bremse Anlage"
+    )

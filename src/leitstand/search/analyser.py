@@ -199,10 +199,13 @@ class Analyser:
         if skip:
             words = [word for word in words if word not in skip]
         memo = self._memo[code]
-        for word in set(words).difference(memo):
-            if len(memo) >= MEMO_WORDS:
-                memo.clear()
-            memo[word] = self._word_terms(code, word)
+        new = set(words).difference(memo)
+        if new:
+            if len(memo) + len(new) > MEMO_WORDS:
+                memo.clear()  # before filling in, so that every word of this text is there
+                new = set(words)
+            for word in new:
+                memo[word] = self._word_terms(code, word)
         found = list(chain.from_iterable(map(memo.__getitem__, words)))
         if joined:  # the parts of a hyphenated compound are among the words already
             stops = stop_words(code)
