@@ -99,7 +99,14 @@ class Leitstand:
             rerankers=rerankers,
             rewriter=LlmQueryRewriter(),
         )
-        self.answers = AnswerService(config, self.db, self.retriever, self.analyser, self.tracer)
+        self.answers = AnswerService(
+            config,
+            self.db,
+            self.retriever,
+            self.analyser,
+            self.tracer,
+            embedder=self.embeddings.embedder if self.embeddings is not None else None,
+        )
         self.traces = TraceStore(self.db)
         self.keys = KeyStore(self.db)
 

@@ -39,6 +39,10 @@ class IngestFileError(LeitstandError):
         self.reason = message
 
 
+class PiiRefusedError(IngestFileError):
+    """A document carries personal data its collection refuses (``ingest.pii``)."""
+
+
 class ModelError(LeitstandError):
     """A model provider could not be reached or answered with an error."""
 

@@ -41,6 +41,11 @@ def ls(tmp_path: Path, model_server: ScriptedChatServer, open_leitstand: Any) ->
         use_cases={
             "support": {"model": "scripted", "description": "Support answers"},
             "offline": {"model": "extractive"},
+            "streng": {"model": "scripted", "guard": {"groundedness_escalate_below": 0.99}},
+            "geprueft": {
+                "model": "scripted",
+                "guard": {"groundedness": "judge", "groundedness_judge": "scripted"},
+            },
         },
         default_use_case="support",
     )
@@ -72,7 +77,7 @@ def test_every_trace_names_the_prompt_version(ls: Any, model_server: ScriptedCha
     trace = ls.traces.get(answer.trace_id)
     assert trace.prompt_hash == answer.prompt_hash is not None
     top = [span.name for span in trace.spans if span.parent_position is None]
-    assert top == ["guard_input", "retrieve", "prompt", "generate"]
+    assert top == ["guard_input", "retrieve", "prompt", "generate", "groundedness"]
     retrieve = next(span for span in trace.spans if span.name == "retrieve")
     assert "lexical" in [s.name for s in trace.spans if s.parent_position == retrieve.position]
     with ls.db.read() as session:
@@ -167,3 +172,43 @@ def test_personal_data_the_model_made_up_is_escalated_on_the_trace(
     fine = ls.ask("Wie hoch ist die Verpflegungspauschale?")
     ls.tracer.flush()
     assert "escalated" not in ls.traces.get(fine.trace_id).attributes
+
+
+def test_every_answer_sentence_gets_its_support_and_made_up_facts_are_marked(
+    ls: Any, model_server: ScriptedChatServer
+) -> None:
+    model_server.enqueue(
+        "Die Verpflegungspauschale beträgt 28 Euro pro vollem Tag [1]. "
+        "Für Dienstreisen ins Ausland gelten 45 Euro [1]."
+    )
+    answer = ls.ask("Wie hoch ist die Verpflegungspauschale?")
+    grounded = answer.groundedness
+    assert grounded is not None and grounded.method == "lexical"
+    assert [s.supported for s in grounded.sentences] == [True, False]
+    assert "45" in grounded.sentences[1].missing
+    assert answer.as_dict()["groundedness"]["score"] == 0.5
+    ls.tracer.flush()
+    trace = ls.traces.get(answer.trace_id)
+    span = next(s for s in trace.spans if s.name == "groundedness")
+    assert span.attributes["score"] == 0.5
+    assert [s["supported"] for s in span.attributes["sentences"]] == [True, False]
+    assert "escalated" not in trace.attributes  # the default use case only marks
+
+    model_server.enqueue("Für Dienstreisen ins Ausland gelten 45 Euro [1].")
+    strict = ls.ask("Wie hoch ist die Verpflegungspauschale?", use_case="streng")
+    ls.tracer.flush()
+    attributes = ls.traces.get(strict.trace_id).attributes
+    assert attributes["escalated"] is True
+    assert attributes["escalation"] == ["ungrounded:0.00<0.99"]
+
+
+def test_a_judge_model_checks_the_sentences(ls: Any, model_server: ScriptedChatServer) -> None:
+    model_server.enqueue("Die Pauschale beträgt 28 Euro [1]. Nachts gibt es 45 Euro [1].")
+    model_server.enqueue("1: yes\n2: no")
+    answer = ls.ask("Wie hoch ist die Verpflegungspauschale?", use_case="geprueft")
+    assert answer.groundedness is not None
+    assert answer.groundedness.method == "judge:scripted"
+    assert [s.supported for s in answer.groundedness.sentences] == [True, False]
+    judged = model_server.requests[-1].body["messages"][-1]["content"]
+    assert "Statement 2: Nachts gibt es 45 Euro." in judged
+    assert "28 Euro pro vollem Tag" in judged  # the cited passage goes with it

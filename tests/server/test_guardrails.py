@@ -194,3 +194,27 @@ def test_an_image_that_would_send_data_out_is_removed_from_the_answer(
     answer = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert answer.startswith("Erledigt. [image removed: evil.example]")
     assert "DE89" not in answer and "https://evil" not in answer
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_client_learns_which_sentences_the_sources_do_not_carry(
+    client: openai.OpenAI, model_server: ScriptedChatServer, stream: bool
+) -> None:
+    model_server.enqueue(
+        "Überweisungen gibt die Buchhaltung dienstags frei [1]. "
+        "Eilige Zahlungen kosten 25 Euro [1]."
+    )
+    messages: Any = [{"role": "user", "content": "Wann werden Überweisungen freigegeben?"}]
+    if stream:
+        chunks = list(
+            client.chat.completions.create(model="buchhaltung", messages=messages, stream=True)
+        )
+        extra = next(c.model_extra for c in chunks if "leitstand" in (c.model_extra or {}))
+    else:
+        response = client.chat.completions.create(model="buchhaltung", messages=messages)
+        extra = response.model_extra or {}
+    grounded = extra["leitstand"]["groundedness"]
+    assert grounded["method"] == "lexical" and grounded["score"] == 0.5
+    first, second = grounded["sentences"]
+    assert first["supported"] is True and first["cited"] == [1]
+    assert second["supported"] is False and "25" in second["missing"]

@@ -392,3 +392,29 @@ def test_a_blocked_question_says_so_in_the_page_language(
     error = page.get_by_role("alert")
     expect(error).to_contain_text(said, timeout=ANSWER_TIMEOUT_MS)
     expect(error).to_contain_text("prompt injection")
+
+
+def test_sentences_the_sources_do_not_carry_are_pointed_out(
+    scripted: ScriptedChatServer, scripted_server: LeitstandProcess, open_page: Callable[..., Page]
+) -> None:
+    scripted.enqueue(
+        "Sie beträgt 0,42 Euro pro Kilometer [1]. Für Elektroautos gelten 0,55 Euro [1].",
+        chunk_size=5,
+    )
+    page = open_page(scripted_server.url, "de-DE")
+    ask(page, KM_QUESTION)
+    note = page.get_by_role("note")
+    expect(note).to_contain_text("Nicht durch die Quellen belegt:", timeout=ANSWER_TIMEOUT_MS)
+    expect(note.locator("li")).to_have_count(1)
+    expect(note.locator("li")).to_contain_text("„Für Elektroautos gelten 0,55 Euro.“")
+    expect(note.locator("li")).to_contain_text("fehlt in den Quellen: 0,55")
+    page.get_by_role("button", name="EN", exact=True).click()
+    expect(note).to_contain_text("Not supported by the sources:")
+    expect(note.locator("li")).to_contain_text("missing from the sources: 0,55")
+    # A fully supported answer shows no note.
+    scripted.enqueue("Sie beträgt 0,42 Euro pro Kilometer [1].")
+    ask(page, KM_QUESTION)
+    expect(page.locator("#answer")).to_have_text(
+        "Sie beträgt 0,42 Euro pro Kilometer [1].", timeout=ANSWER_TIMEOUT_MS
+    )
+    expect(note).to_be_hidden()

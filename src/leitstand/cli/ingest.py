@@ -84,6 +84,10 @@ def _report_dict(report: IngestReport) -> dict[str, object]:
         ],
         "vanished_files": report.vanished,
         "quarantined_chunks": [q.as_dict() for q in report.quarantined],
+        "refused_files": [
+            {"path": p.path, "message": p.message, "hint": p.hint} for p in report.refused
+        ],
+        "masked_pii": dict(report.masked),
     }
 
 
@@ -115,6 +119,17 @@ def _print_report(report: IngestReport) -> None:
             f"„{chunk.excerpt[:80]}…“",
             highlight=False,
         )
+    for problem in report.refused:
+        console.print(f"[red]⛔[/] {problem.path}: {problem.message}", highlight=False)
+    if report.refused:
+        console.print(
+            "    [yellow]hint:[/] remove the data from the document, or change ingest.pii "
+            "for this collection",
+            highlight=False,
+        )
+    if report.masked:
+        masked = ", ".join(f"{label} ×{n}" for label, n in report.masked.most_common())
+        console.print(f"personal data masked before indexing: {masked}", highlight=False)
     if report.unsupported:
         kinds = ", ".join(f"{ext} ×{n}" for ext, n in report.unsupported.most_common())
         console.print(f"[dim]skipped unsupported file types: {kinds}[/]", highlight=False)

@@ -69,6 +69,30 @@ class IngestSettings(_Section):
         le=64,
         description="Processes that parse files in parallel; 0 uses one per CPU core.",
     )
+    pii: dict[str, dict[str, Literal["keep", "mask", "refuse"]]] = Field(
+        default_factory=dict,
+        description="Personal data per collection (source name, or * for every source): per "
+        "PII class keep, mask (the value is overwritten before indexing) or refuse (the "
+        "document is not indexed, and removed if it was), e.g. {hr: {IBAN: refuse, PERSON: mask}}.",
+    )
+
+    @field_validator("pii")
+    @classmethod
+    def _known_pii_classes(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        from leitstand.guard.pii import LABELS
+
+        for source, classes in value.items():
+            unknown = sorted(set(classes) - set(LABELS))
+            if unknown:
+                raise ValueError(
+                    f"{source}: unknown PII class {unknown[0]!r}; known: {', '.join(LABELS)}"
+                )
+        return value
+
+    def pii_for(self, source: str) -> dict[str, str]:
+        """The PII policy of one collection: ``*`` with the source's own entries over it."""
+        merged = {**self.pii.get("*", {}), **self.pii.get(source, {})}
+        return {label: action for label, action in merged.items() if action != "keep"}
 
 
 class RetrievalProfile(_Section):
@@ -368,6 +392,26 @@ class GuardSettings(_Section):
         description="Put a secret marker into the system prompt; an answer that repeats it "
         "is blocked (a leaked prompt).",
     )
+    groundedness: Literal["off", "lexical", "semantic", "judge"] = Field(
+        "lexical",
+        description="How each answer sentence is checked against the passages it cites: "
+        "lexical (words and numbers, no model), semantic (lexical blended with the "
+        "configured embedding model), judge (groundedness_judge decides), or off.",
+    )
+    groundedness_judge: str | None = Field(
+        None,
+        description="groundedness: judge — the key of the chat model (in `models`) that judges.",
+    )
+    support_threshold: float = Field(
+        0.5, ge=0, le=1, description="Support score below which an answer sentence is unsupported."
+    )
+    groundedness_escalate_below: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Escalate an answer whose share of supported sentences is below this; "
+        "never when empty (unsupported sentences are still marked).",
+    )
 
     @field_validator("pii_classes")
     @classmethod
@@ -514,11 +558,17 @@ class Settings(_Section):
             )
         for name in self.use_cases:
             try:
-                self.guard_for(name)
+                guard = self.guard_for(name)
             except ValidationError as exc:
                 error = exc.errors()[0]
                 where = ".".join(str(part) for part in error["loc"])
                 raise ValueError(f"use_cases.{name}.guard.{where}: {error['msg']}") from None
+            if guard.groundedness == "judge" and guard.groundedness_judge not in self.models:
+                known = ", ".join(self.models) or "none configured"
+                raise ValueError(
+                    f"use case {name!r}: groundedness: judge needs guard.groundedness_judge set "
+                    f"to a configured model (got {guard.groundedness_judge!r}; models: {known})"
+                )
         return self
 
     def guard_for(self, use_case: str) -> GuardSettings:

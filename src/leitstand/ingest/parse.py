@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from leitstand.errors import IngestFileError
+from leitstand.errors import IngestFileError, PiiRefusedError
 from leitstand.guard.injection.scan import ChunkScanner
+from leitstand.guard.pii import PiiDetector
 from leitstand.ingest.chunker import Chunker, assemble
 from leitstand.ingest.loaders.base import LoadContext, Loader, LoadError
 from leitstand.search.analyser import Analyser
@@ -39,6 +41,8 @@ class ParsedFile:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     """Chunks kept out of the index because they carry instructions to an AI: ordinal,
     offsets, page, score, rules and the start of the text."""
+    masked: dict[str, int] = field(default_factory=dict)
+    """Personal data overwritten before indexing (``ingest.pii``: mask), per class."""
 
     def chunk_rows(self, document_id: int) -> list[dict[str, Any]]:
         """The rows for the chunks table."""
@@ -61,6 +65,8 @@ class ParseOptions:
     timeout_s: float = 60.0
     languages: tuple[str, ...] = ("de", "en")
     quarantine_injections: bool = True
+    pii: tuple[tuple[str, str], ...] = ()
+    """The collection's PII policy: (class, "mask" or "refuse") pairs, sorted."""
 
     def pipeline_hash(self, loader: str) -> str:
         """What the stored chunks of a document depend on besides its bytes."""
@@ -68,6 +74,8 @@ class ParseOptions:
             f"{PIPELINE_VERSION}|{loader}|{self.chunk_chars}|{self.overlap_sentences}|"
             f"{','.join(self.languages)}|{int(self.quarantine_injections)}"
         )
+        if self.pii:  # a new policy redoes the collection's documents
+            key += "|" + ",".join(f"{label}={action}" for label, action in self.pii)
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -88,9 +96,11 @@ def parse_file(
     detector: LanguageDetector,
     options: ParseOptions,
     scanner: ChunkScanner | None = None,
+    pii: PiiDetector | None = None,
 ) -> ParsedFile:
     """Load, normalise, detect the language, chunk and analyse one file; with a
-    ``scanner``, chunks that carry instructions to an AI are quarantined, not indexed."""
+    ``scanner``, chunks that carry instructions to an AI are quarantined, not indexed; with
+    ``pii`` and a policy in ``options.pii``, personal data is masked or the file refused."""
     if not data:
         raise IngestFileError(
             path,
@@ -109,6 +119,9 @@ def parse_file(
     if not text.strip():
         hint = "run OCR first (e.g. ocrmypdf)" if loader.name == "pdf" else None
         raise IngestFileError(path, f"contains no extractable text ({loader.name})", hint=hint)
+    masked: dict[str, int] = {}
+    if options.pii and pii is not None:
+        text, masked = apply_pii_policy(path, text, dict(options.pii), pii)
     language = detector.detect(text)
     title = (loaded.title or "").strip() or path.rsplit("/", 1)[-1]
     chunker = Chunker(options.chunk_chars, options.overlap_sentences)
@@ -174,4 +187,42 @@ def parse_file(
         chunks=chunks,
         warnings=context.warnings,
         quarantined=quarantined,
+        masked=masked,
     )
+
+
+def apply_pii_policy(
+    path: str, text: str, policy: dict[str, str], detector: PiiDetector
+) -> tuple[str, dict[str, int]]:
+    """The text with the values of ``mask`` classes overwritten, and how many per class;
+    raises PiiRefusedError when it carries a ``refuse`` class.
+
+    A masked value keeps its length ("[IBAN]••••••••••••••••••••••"), so every offset into
+    the document — of chunks, pages, headings — stays true.
+    """
+    findings = [f for f in detector.detect(text) if f.label in policy]
+    refused = Counter(f.label for f in findings if policy[f.label] == "refuse")
+    if refused:
+        found = ", ".join(f"{label} ×{n}" for label, n in sorted(refused.items()))
+        raise PiiRefusedError(
+            path,
+            f"contains personal data its collection refuses ({found}); not indexed",
+            hint="remove the data from the document, or change ingest.pii for this collection",
+        )
+    masked: Counter[str] = Counter()
+    pieces: list[str] = []
+    cursor = 0
+    for finding in sorted(findings, key=lambda f: f.start):
+        if finding.start < cursor:
+            continue
+        pieces.append(text[cursor : finding.start])
+        pieces.append(_mask(finding.label, finding.end - finding.start))
+        cursor = finding.end
+        masked[finding.label] += 1
+    pieces.append(text[cursor:])
+    return "".join(pieces), dict(masked)
+
+
+def _mask(label: str, length: int) -> str:
+    tag = f"[{label}]"
+    return tag + "•" * (length - len(tag)) if length >= len(tag) else "•" * length

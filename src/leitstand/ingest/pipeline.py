@@ -9,6 +9,7 @@ loses at most the batch in flight, which the next run redoes.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import os
@@ -26,8 +27,9 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from leitstand.config.settings import IngestSettings
-from leitstand.errors import IngestFileError, LeitstandError
+from leitstand.errors import IngestFileError, LeitstandError, PiiRefusedError
 from leitstand.guard.injection.scan import ChunkScanner
+from leitstand.guard.pii import PiiDetector
 from leitstand.ingest.duplicates import DuplicateMarker
 from leitstand.ingest.loaders.registry import LoaderRegistry
 from leitstand.ingest.loaders.text import TextLoader
@@ -104,6 +106,10 @@ class IngestReport:
     warnings: list[FileProblem] = field(default_factory=list)
     quarantined: list[QuarantinedChunk] = field(default_factory=list)
     """Chunks kept out of the index: they carry instructions to an AI."""
+    refused: list[FileProblem] = field(default_factory=list)
+    """Documents not indexed: they carry personal data their collection refuses."""
+    masked: Counter[str] = field(default_factory=Counter)
+    """Personal data overwritten before indexing, per class (``ingest.pii``: mask)."""
     unsupported: Counter[str] = field(default_factory=Counter)
     chunks_written: int = 0
     duplicates: int = 0
@@ -126,6 +132,8 @@ class IngestReport:
             "failed": len(self.failed),
             "warnings": len(self.warnings),
             "quarantined": len(self.quarantined),
+            "refused": len(self.refused),
+            "masked": sum(self.masked.values()),
             "unsupported": sum(self.unsupported.values()),
             "chunks_written": self.chunks_written,
             "duplicates": self.duplicates,
@@ -188,6 +196,8 @@ class _BatchWriter:
         self.report = report
         self.duplicates = duplicates
         self.batch: list[ParsedFile] = []
+        self.refused: list[str] = []
+        """Stored documents whose new version was refused (removed after the run)."""
         self.touched: list[tuple[int, int]] = []
         self.chunks = 0
         self.last_write = time.monotonic()
@@ -205,6 +215,11 @@ class _BatchWriter:
         if outcome.status == "failed":
             self.report.failed.append(FileProblem(rel, outcome.message, outcome.hint))
             return "failed"
+        if outcome.status == "refused":
+            self.report.refused.append(FileProblem(rel, outcome.message, outcome.hint))
+            if known is not None:
+                self.refused.append(rel)
+            return "refused"
         if outcome.status == "unchanged":
             assert known is not None
             self.touched.append((known.id, outcome.task.mtime_ns))
@@ -216,6 +231,7 @@ class _BatchWriter:
             self.report.quarantined.extend(
                 QuarantinedChunk(rel, **q) for q in outcome.parsed.quarantined
             )
+            self.report.masked.update(outcome.parsed.masked)
             self.batch.append(outcome.parsed)
             self.chunks += len(outcome.parsed.chunks)
             (self.report.updated if known else self.report.added).append(rel)
@@ -283,6 +299,20 @@ class Ingestor:
             quarantine_injections=settings.quarantine_injections,
         )
         self._chunk_scanner: ChunkScanner | None = None
+        self._pii_detector: PiiDetector | None = None
+
+    def options_for(self, source: str) -> ParseOptions:
+        """The parse options of one collection (its PII policy differs)."""
+        policy = tuple(sorted(self.settings.pii_for(source).items()))
+        return dataclasses.replace(self.options, pii=policy) if policy else self.options
+
+    def _pii(self, options: ParseOptions) -> PiiDetector | None:
+        """The PII detector of texts ingested in this process, when a policy needs one."""
+        if not options.pii:
+            return None
+        if self._pii_detector is None:
+            self._pii_detector = PiiDetector()
+        return self._pii_detector
 
     def _scanner(self) -> ChunkScanner | None:
         """The chunk scanner of texts ingested in this process (files: in the workers)."""
@@ -373,9 +403,10 @@ class Ingestor:
             if progress is not None:
                 progress(IngestProgress(total=total, done=done, path=rel, status=status))
 
+        options = self.options_for(name)
         tasks = []
         for candidate in candidates:
-            task = self._task(candidate, stored, report)
+            task = self._task(candidate, stored, report, options)
             if task is None:
                 advance(
                     candidate.rel, "unchanged" if candidate.rel in report.unchanged else "failed"
@@ -383,7 +414,7 @@ class Ingestor:
             else:
                 tasks.append(task)
         with trace.span("parse", files=len(tasks), workers=0) as span:
-            processor = FileProcessor(self.options, self.settings.workers)
+            processor = FileProcessor(options, self.settings.workers)
             duplicates = DuplicateMarker(source_id)
             writer = _BatchWriter(self, source_id, stored, tags, report, duplicates)
             try:
@@ -391,6 +422,9 @@ class Ingestor:
                     advance(outcome.task.rel, writer.add(outcome))
             finally:
                 writer.close()
+            if writer.refused:  # stored versions of refused documents go as well
+                self._delete_documents(source_id, writer.refused)
+                report.removed.extend(writer.refused)
             span.set(
                 workers=processor.workers if len(tasks) >= POOL_MIN_FILES else 1,
                 write_ms=round(writer.write_ms, 1),
@@ -404,16 +438,18 @@ class Ingestor:
             report.vanished.extend(vanished)
 
     def _task(
-        self, candidate: _Candidate, stored: dict[str, _Stored], report: IngestReport
+        self,
+        candidate: _Candidate,
+        stored: dict[str, _Stored],
+        report: IngestReport,
+        options: ParseOptions,
     ) -> ParseTask | None:
         """The work a file needs, or None when it is unchanged or over a limit."""
         rel = candidate.rel
         known = stored.get(rel)
         loader = self.loaders.for_path(candidate.path)
         assert loader is not None
-        current = known is not None and known.pipeline_hash == self.options.pipeline_hash(
-            loader.name
-        )
+        current = known is not None and known.pipeline_hash == options.pipeline_hash(loader.name)
         if (
             known is not None
             and current
@@ -459,6 +495,8 @@ class Ingestor:
         trace = self.tracer.start("ingest", f"ingest {source}", prune=prune)
         report.trace_id = trace.id
         loader = TextLoader()
+        options = self.options_for(source)
+        refused: list[str] = []
         with trace.span("scan"):
             source_id, stored = self._prepare_source(source, None)
         batch: list[ParsedFile] = []
@@ -475,38 +513,15 @@ class Ingestor:
                 if (
                     known is None
                     or known.content_hash != digest
-                    or known.pipeline_hash != self.options.pipeline_hash(loader.name)
+                    or known.pipeline_hash != options.pipeline_hash(loader.name)
                 ):
-                    try:
-                        parsed = parse_file(
-                            data=data,
-                            path=record.path,
-                            uri=record.uri or record.path,
-                            content_hash=digest,
-                            mtime_ns=0,
-                            loader=loader,
-                            analyser=self.analyser,
-                            detector=self.detector,
-                            options=self.options,
-                            scanner=self._scanner(),
-                        )
-                    except IngestFileError as exc:
-                        report.failed.append(FileProblem(record.path, exc.reason, exc.hint))
-                        status = "failed"
-                    else:
-                        report.quarantined.extend(
-                            QuarantinedChunk(record.path, **q) for q in parsed.quarantined
-                        )
-                        parsed.title = record.title or parsed.title
-                        parsed.metadata.update(record.metadata)
-                        if record.title:
-                            for chunk in parsed.chunks:
-                                chunk["analysed_context"] = self.analyser.analyse(
-                                    f"{record.title}\n{chunk['heading']}", parsed.language
-                                )
+                    parsed, status = self._parse_text(record, data, digest, options, report)
+                    if parsed is not None:
                         batch.append(parsed)
-                        status = "updated" if known else "added"
                         (report.updated if known else report.added).append(record.path)
+                        status = "updated" if known else "added"
+                    elif status == "refused" and known is not None:
+                        refused.append(record.path)
                 else:
                     report.unchanged.append(record.path)
                 if sum(len(p.chunks) for p in batch) >= BATCH_CHUNKS:
@@ -515,6 +530,9 @@ class Ingestor:
                 if progress is not None:
                     progress(IngestProgress(len(items), done, record.path, status))
             self._flush(source_id, batch, [], list(tags), report, duplicates)
+        if refused:
+            self._delete_documents(source_id, refused)
+            report.removed.extend(refused)
         vanished = sorted(set(stored) - seen)
         if prune and vanished:
             self._delete_documents(source_id, vanished)
@@ -525,6 +543,46 @@ class Ingestor:
         trace.set(**report.summary())
         trace.finish(status="ok" if not report.failed else "partial")
         return report
+
+    def _parse_text(
+        self,
+        record: TextRecord,
+        data: bytes,
+        digest: str,
+        options: ParseOptions,
+        report: IngestReport,
+    ) -> tuple[ParsedFile | None, str]:
+        """One text record parsed, or None and why not ("refused", "failed")."""
+        try:
+            parsed = parse_file(
+                data=data,
+                path=record.path,
+                uri=record.uri or record.path,
+                content_hash=digest,
+                mtime_ns=0,
+                loader=TextLoader(),
+                analyser=self.analyser,
+                detector=self.detector,
+                options=options,
+                scanner=self._scanner(),
+                pii=self._pii(options),
+            )
+        except PiiRefusedError as exc:
+            report.refused.append(FileProblem(record.path, exc.reason, exc.hint))
+            return None, "refused"
+        except IngestFileError as exc:
+            report.failed.append(FileProblem(record.path, exc.reason, exc.hint))
+            return None, "failed"
+        report.quarantined.extend(QuarantinedChunk(record.path, **q) for q in parsed.quarantined)
+        report.masked.update(parsed.masked)
+        parsed.title = record.title or parsed.title
+        parsed.metadata.update(record.metadata)
+        if record.title:
+            for chunk in parsed.chunks:
+                chunk["analysed_context"] = self.analyser.analyse(
+                    f"{record.title}\n{chunk['heading']}", parsed.language
+                )
+        return parsed, "parsed"
 
     # -- writing -----------------------------------------------------------------------
 

@@ -22,8 +22,9 @@ from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Literal
 
-from leitstand.errors import IngestFileError
+from leitstand.errors import IngestFileError, PiiRefusedError
 from leitstand.guard.injection.scan import ChunkScanner
+from leitstand.guard.pii import PiiDetector
 from leitstand.ingest.loaders.registry import LoaderRegistry
 from leitstand.ingest.parse import ParsedFile, ParseOptions, parse_file
 from leitstand.search.analyser import Analyser
@@ -54,7 +55,7 @@ class ParseTask:
 @dataclass
 class ParseOutcome:
     task: ParseTask
-    status: Literal["parsed", "unchanged", "failed"]
+    status: Literal["parsed", "unchanged", "failed", "refused"]
     parsed: ParsedFile | None = None
     digest: str | None = None
     message: str = ""
@@ -68,6 +69,7 @@ class _Context:
         self.detector = LanguageDetector(options.languages)
         self.loaders = LoaderRegistry()
         self.scanner = ChunkScanner() if options.quarantine_injections else None
+        self.pii = PiiDetector() if options.pii else None
 
 
 _worker: dict[str, _Context] = {}
@@ -107,7 +109,10 @@ def _parse(task: ParseTask, data: bytes, digest: str, context: _Context) -> Pars
             detector=context.detector,
             options=context.options,
             scanner=context.scanner,
+            pii=context.pii,
         )
+    except PiiRefusedError as exc:
+        return ParseOutcome(task, "refused", digest=digest, message=exc.reason, hint=exc.hint)
     except IngestFileError as exc:
         return ParseOutcome(task, "failed", digest=digest, message=exc.reason, hint=exc.hint)
     except MemoryError:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leitstand.llm.base import Usage
 from leitstand.search.hits import Hit
+
+if TYPE_CHECKING:
+    from leitstand.guard.grounded import Groundedness
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
@@ -63,6 +66,8 @@ class Answer:
     prompt_hash: str | None = None
     usage: Usage | None = None
     answered: bool = True
+    groundedness: Groundedness | None = None
+    """How well each sentence is supported by its sources (chat models only)."""
 
     def footnotes(self) -> str:
         if not self.sources:
@@ -85,6 +90,7 @@ class Answer:
             "trace_id": self.trace_id,
             "prompt_hash": self.prompt_hash,
             "sources": [source.as_dict() for source in self.sources],
+            "groundedness": self.groundedness.as_dict() if self.groundedness else None,
         }
 
 

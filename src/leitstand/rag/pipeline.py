@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from leitstand.config.loading import Config
 from leitstand.config.settings import EXTRACTIVE, UseCaseSettings
 from leitstand.errors import GuardBlockedError, UnknownUseCaseError
+from leitstand.guard.grounded import Groundedness, GroundednessChecker, ModelJudge
 from leitstand.guard.request import InputCheck, RequestGuard
 from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, Usage
 from leitstand.rag.answer import NO_ANSWER, Answer, SourceRef, cited_numbers, localised
@@ -32,6 +33,7 @@ from leitstand.store.database import Database
 from leitstand.trace.recorder import ActiveTrace, Tracer
 
 if TYPE_CHECKING:
+    from leitstand.embeddings.base import Embedder
     from leitstand.prompts import PromptTemplate
 
 STREAM_PIECE_WORDS = 6
@@ -99,12 +101,17 @@ class AnswerService:
         retriever: Retriever,
         analyser: Analyser,
         tracer: Tracer,
+        *,
+        embedder: Embedder | None = None,
     ) -> None:
         self.config = config
         self.settings = config.settings
         self.db = db
         self.retriever = retriever
         self.tracer = tracer
+        self.analyser = analyser
+        self.embedder = embedder
+        """The embedding model, for groundedness: semantic."""
         self.models = ModelPool(config)
         self.assembler = ContextAssembler(db, self.settings.assembly)
         self.extractive = ExtractiveAnswerer(
@@ -115,6 +122,7 @@ class AnswerService:
         self._templates: dict[str, tuple[PromptTemplate, str]] = {}
         self._template_lock = threading.Lock()
         self._guards: dict[str, RequestGuard | None] = {}
+        self._grounders: dict[str, GroundednessChecker | None] = {}
         self._guard_lock = threading.Lock()
 
     # -- use cases -------------------------------------------------------------------
@@ -247,6 +255,55 @@ class AnswerService:
                 self._guards[use_case] = RequestGuard(settings) if settings.enabled else None
             return self._guards[use_case]
 
+    def grounder(self, use_case: str) -> GroundednessChecker | None:
+        """The groundedness check of a use case; None when off (or the guards are)."""
+        with self._guard_lock:
+            if use_case in self._grounders:
+                return self._grounders[use_case]
+        settings = self.settings.guard_for(use_case)
+        checker = None
+        if settings.enabled and settings.groundedness != "off":
+            judge = None
+            if settings.groundedness == "judge" and settings.groundedness_judge:
+                name = settings.groundedness_judge
+                judge = ModelJudge(self.models.get(name), name)
+            checker = GroundednessChecker(
+                self.analyser,
+                threshold=settings.support_threshold,
+                embedder=self.embedder if settings.groundedness == "semantic" else None,
+                judge=judge,
+            )
+        with self._guard_lock:
+            return self._grounders.setdefault(use_case, checker)
+
+    def _check_grounded(
+        self,
+        text: str,
+        question: str,
+        language: str,
+        sources: list[SourceRef],
+        use_case: str,
+        trace: ActiveTrace,
+    ) -> Groundedness | None:
+        """Each answer sentence against the passages it cites; marked on the trace, and
+        escalated below the use case's threshold."""
+        checker = self.grounder(use_case)
+        if checker is None or not sources:
+            return None
+        with trace.span("groundedness", method=checker.method) as span:
+            report = checker.check(
+                text,
+                {source.number: source.text for source in sources},
+                question=question,
+                language=language,
+            )
+            span.set(**report.as_dict())
+        limit = self.settings.guard_for(use_case).groundedness_escalate_below
+        score = report.score
+        if limit is not None and score is not None and score < limit:
+            _escalate(trace, [f"ungrounded:{score:.2f}<{limit}"])
+        return report
+
     def _guard_input(
         self,
         question: str,
@@ -266,7 +323,7 @@ class AnswerService:
                 raise
             span.set(**check.trace_attributes())
         if check.action == "escalate":
-            trace.set(escalated=True, escalation=check.reasons)
+            _escalate(trace, check.reasons)
         return check
 
     @staticmethod
@@ -289,7 +346,7 @@ class AnswerService:
                 pii=[f.as_dict() for f in unexplained], action=guard.settings.output_pii_action
             )
         if guard.settings.output_pii_action == "escalate":
-            trace.set(escalated=True, escalation=[f"output-pii:{f.label}" for f in unexplained])
+            _escalate(trace, [f"output-pii:{f.label}" for f in unexplained])
 
     def _extractive(
         self,
@@ -403,6 +460,7 @@ class AnswerService:
             text = watch.final(text)
         if guard is not None:
             self._guard_output(guard, text, question, history, hits, trace)
+        grounded = self._check_grounded(text, question, language, numbered, use_case.name, trace)
         cited = [n for n in cited_numbers(text) if 1 <= n <= len(numbered)]
         sources = [numbered[n - 1] for n in cited] if cited else numbered
         answer = Answer(
@@ -415,6 +473,7 @@ class AnswerService:
             trace_id=trace.id,
             prompt_hash=prompt_hash,
             usage=usage,
+            groundedness=grounded,
         )
         trace.output = text
         trace.set(sources=len(sources), cited=cited)
@@ -446,6 +505,12 @@ def _merge_options(
     if merged.max_tokens is None and max_tokens is not None:
         merged = merged.model_copy(update={"max_tokens": max_tokens})
     return merged
+
+
+def _escalate(trace: ActiveTrace, reasons: Sequence[str]) -> None:
+    """Mark the trace for a human, keeping the reasons of earlier guards."""
+    earlier = trace.attributes.get("escalation") or []
+    trace.set(escalated=True, escalation=[*earlier, *reasons])
 
 
 def _with_system_note(messages: list[ChatMessage], note: str) -> list[ChatMessage]:

@@ -98,6 +98,10 @@ def _split(request: ChatCompletionRequest) -> tuple[str, list[ChatMessage]]:
     return last.text().strip(), history
 
 
+def _groundedness(answer: Answer) -> dict[str, Any] | None:
+    return answer.groundedness.as_dict() if answer.groundedness is not None else None
+
+
 def _sources(sources: list[SourceRef]) -> list[dict[str, Any]]:
     return [source.as_dict() for source in sources]
 
@@ -187,6 +191,7 @@ def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
                 "use_case": answer.use_case,
                 "answered": answer.answered,
                 "prompt_hash": answer.prompt_hash,
+                "groundedness": _groundedness(answer),
             },
         }
         return JSONResponse(payload, headers={TRACE_HEADER: answer.trace_id or ""})
@@ -238,6 +243,7 @@ def _sse(
                 "trace_id": answer.trace_id,
                 "use_case": answer.use_case,
                 "answered": answer.answered,
+                "groundedness": _groundedness(answer),
             },
         )
         if include_usage:

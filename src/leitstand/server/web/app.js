@@ -49,6 +49,8 @@ const TEXTS = {
   keySave: ["Speichern und erneut versuchen", "Save and retry"],
   keyForget: ["Gespeicherten API-Schlüssel entfernen", "Remove the stored API key"],
   keyServer: ["Meldung des Servers: {message}", "Server message: {message}"],
+  ungroundedTitle: ["Nicht durch die Quellen belegt:", "Not supported by the sources:"],
+  ungroundedMissing: ["fehlt in den Quellen: {words}", "missing from the sources: {words}"],
   traceLabel: ["Trace-ID der letzten Antwort (für Rückfragen beim Support):", "Trace id of the last answer (quote it when reporting a problem):"],
 };
 
@@ -219,6 +221,8 @@ function resetAnswer(question) {
   setText($("answer-title"), "answerTitle");
   setText($("asked"), "asked", { question });
   $("no-answer-hint").hidden = true;
+  $("grounding").hidden = true;
+  $("grounding-list").replaceChildren();
   $("answer").replaceChildren();
   renderSources([]);
 }
@@ -342,6 +346,22 @@ function finishAnswer(info) {
   }
   $("trace").hidden = !info.trace_id;
   $("trace-id").textContent = info.trace_id || "";
+  renderGrounding(info.groundedness);
+}
+
+// Sentences of the answer that its sources do not carry, with the words they lack.
+function renderGrounding(report) {
+  const unsupported = (report?.sentences || []).filter((s) => s.supported === false);
+  const list = $("grounding-list");
+  list.replaceChildren();
+  $("grounding").hidden = unsupported.length === 0;
+  for (const sentence of unsupported) {
+    const item = el("li", "", `„${sentence.text}“`);
+    if (sentence.missing?.length) {
+      item.append(" ", setText(el("span", "notice-detail"), "ungroundedMissing", { words: sentence.missing.join(", ") }));
+    }
+    list.append(item);
+  }
 }
 
 function renderSources(sources) {
