@@ -159,78 +159,101 @@ class GroundednessChecker:
         *,
         question: str = "",
         language: str | None = None,
+        terms: Mapping[int, str] | None = None,
     ) -> Groundedness:
-        """``sources`` maps the numbers the answer cites to the passages' texts."""
-        claims: list[tuple[int, int, str, tuple[int, ...], list[str]]] = []
+        """``sources`` maps the numbers the answer cites to the passages' texts; ``terms``,
+        where known, to their index terms as stored at ingestion (saves analysing them)."""
+        claims: list[_Claim] = []
         sentences: list[SentenceSupport] = []
+        analyser = self.analyser
         for start, end in sentence_spans(answer):
             raw = answer[start:end]
             cited = tuple(dict.fromkeys(int(n) for n in _CITED.findall(raw)))
             text = _MARKER.sub("", raw).strip()
-            passages = [sources[n] for n in cited if n in sources] or list(sources.values())
-            if not passages or _ABSTAINS.search(text) or not self._has_claim(text, language):
+            numbers = [n for n in cited if n in sources] or list(sources)
+            figures = list(dict.fromkeys(_NUMBER.findall(text)))
+            words = [
+                word
+                for word in dict.fromkeys(analyser.words(_NUMBER.sub(" ", text)))
+                if analyser.word_terms(word, language)  # stop words claim nothing
+            ]
+            if not numbers or _abstains(text) or (not figures and len(words) < 2):
                 sentences.append(SentenceSupport(start, end, text, cited, None, None))
                 continue
-            claims.append((start, end, text, cited, passages))
+            claims.append(_Claim(start, end, text, cited, numbers, figures, words))
         if not claims:
             return Groundedness(sentences, self.method, self.threshold)
         if self.judge is not None:
-            scores = self.judge.judge([(c[2], "\n\n".join(c[4])) for c in claims])
+            scores = self.judge.judge(
+                [(c.text, "\n\n".join(sources[n] for n in c.sources)) for c in claims]
+            )
             missing: list[tuple[str, ...]] = [() for _ in claims]
         else:
-            question_terms = set(self.analyser.terms(question, language)) if question else set()
+            question_terms = set(analyser.terms(question, language)) if question else set()
+            evidence: dict[int, _Evidence] = {}  # each passage read once
+            stored = terms or {}
+            for n in {n for claim in claims for n in claim.sources}:
+                known = stored.get(n)
+                evidence[n] = _Evidence(
+                    sources[n],
+                    set(known.split()) if known else set(analyser.terms(sources[n], language)),
+                )
             lexical = [
-                self._lexical(text, passages, question_terms, language)
-                for _, _, text, _, passages in claims
+                self._lexical(claim, [evidence[n] for n in claim.sources], question_terms, language)
+                for claim in claims
             ]
             scores = [score for score, _ in lexical]
             missing = [words for _, words in lexical]
             if self.embedder is not None:
-                semantic = self._semantic([(c[2], c[4]) for c in claims])
+                semantic = self._semantic(
+                    [(c.text, [sources[n] for n in c.sources]) for c in claims]
+                )
                 scores = [
                     (1 - SEMANTIC_SHARE) * lex + SEMANTIC_SHARE * sem
                     for lex, sem in zip(scores, semantic, strict=True)
                 ]
-        for (start, end, text, cited, _), value, words in zip(claims, scores, missing, strict=True):
+        for claim, value, lacking in zip(claims, scores, missing, strict=True):
             score = min(1.0, max(0.0, float(value)))
             sentences.append(
-                SentenceSupport(start, end, text, cited, score, score >= self.threshold, words)
+                SentenceSupport(
+                    claim.start,
+                    claim.end,
+                    claim.text,
+                    claim.cited,
+                    score,
+                    score >= self.threshold,
+                    lacking,
+                )
             )
         sentences.sort(key=lambda s: s.start)
         return Groundedness(sentences, self.method, self.threshold)
 
-    def _has_claim(self, text: str, language: str | None) -> bool:
-        return bool(_NUMBER.search(text)) or len(self.analyser.terms(text, language)) >= 2
-
     def _lexical(
         self,
-        sentence: str,
-        passages: Sequence[str],
+        claim: _Claim,
+        evidence: Sequence[_Evidence],
         question_terms: set[str],
         language: str | None,
     ) -> tuple[float, tuple[str, ...]]:
-        analyser = self.analyser
-        source = "\n".join(passages)
-        source_terms = set(analyser.terms(source, language))
-        source_numbers = {_digits(n) for n in _NUMBER.findall(source)}
         total = found = 0.0
         missing: list[str] = []
-        for number in dict.fromkeys(_NUMBER.findall(sentence)):
-            if _digits(number) in source_numbers:
+        for number in claim.figures:
+            digits = _digits(number)
+            if any(digits in passage.numbers for passage in evidence):
                 total += 1.0
                 found += 1.0
             else:  # a number that is there proves little; one that is not, a lot
                 total += NUMBER_WEIGHT
                 missing.append(number)
-        words = [w for w in analyser.words(_NUMBER.sub(" ", sentence)) if not w.isdigit()]
-        for word in dict.fromkeys(words):
-            terms = analyser.terms(word, language)
-            if not terms:
-                continue  # a stop word
-            stem, parts = terms[0], terms[1:]
+        if len(evidence) == 1:
+            known = evidence[0].terms
+        else:
+            known = set().union(*(passage.terms for passage in evidence))
+        for word in claim.words:
+            stem, *parts = self.analyser.word_terms(word, language)
             weight = QUESTION_WEIGHT if stem in question_terms else 1.0
             total += weight
-            if stem in source_terms or (parts and all(p in source_terms for p in parts)):
+            if stem in known or (parts and all(p in known for p in parts)):
                 found += weight
             else:
                 missing.append(word)
@@ -256,6 +279,45 @@ class GroundednessChecker:
             best = float(np.max(others[first:last] @ own[row])) if last > first else 0.0
             scores.append(max(0.0, (best - SEMANTIC_FLOOR) / (1 - SEMANTIC_FLOOR)))
         return scores
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A sentence to check: where it is, what it cites, its numbers and content words."""
+
+    start: int
+    end: int
+    text: str
+    cited: tuple[int, ...]
+    sources: list[int]
+    figures: list[str]
+    words: list[str]
+
+
+class _Evidence:
+    """A passage's terms, and its numbers (read only when a sentence has one)."""
+
+    __slots__ = ("_numbers", "terms", "text")
+
+    def __init__(self, text: str, terms: set[str]) -> None:
+        self.text = text
+        self.terms = terms
+        self._numbers: set[str] | None = None
+
+    @property
+    def numbers(self) -> set[str]:
+        if self._numbers is None:
+            self._numbers = {_digits(n) for n in _NUMBER.findall(self.text)}
+        return self._numbers
+
+
+_NEGATIONS = ("kein", "nicht", "not", "no ", "n't")
+
+
+def _abstains(text: str) -> bool:
+    """ "Dazu steht in den Dokumenten nichts": the answer declines, which claims nothing."""
+    lowered = text.lower()
+    return any(word in lowered for word in _NEGATIONS) and _ABSTAINS.search(lowered) is not None
 
 
 def _digits(number: str) -> str:

@@ -47,7 +47,14 @@ def datamark(text: str, mode: str = "datamark") -> str:
     words of a retrieved text become ``DATAMARK``, so that the model can always tell data
     from instructions — an instruction hidden in a document no longer reads like one.
     "delimit" leaves the text as it is (the template's tags delimit it)."""
-    return _WHITESPACE.sub(DATAMARK, text) if mode == "datamark" else text
+    if mode != "datamark":
+        return text
+    text = str(text)  # not markupsafe's Markup (from ``| e``): its methods escape again
+    if "\t" in text:
+        text = text.replace("\t", " ")
+    if "  " in text:  # runs of blanks are one mark; rare, and a regex is slow per match
+        text = _WHITESPACE.sub(" ", text)
+    return text.replace(" ", DATAMARK)
 
 
 _environment.filters["datamark"] = datamark

@@ -70,6 +70,8 @@ class Passage(Hit):
 
     chunk_ids: tuple[int, ...] = ()
     tokens: int = 0
+    analysed: str = ""
+    """The stored index terms of its chunks (for the groundedness check; not shown)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "chunk_ids": list(self.chunk_ids), "tokens": self.tokens}
@@ -159,14 +161,14 @@ def assemble(
     for group in groups:
         if len(group) == 1:
             hit = group[0]
-            assembly.passages.append(_passage(hit, hit.text, (hit.chunk_id,)))
+            assembly.passages.append(_passage(hit, hit.text, (hit.chunk_id,), facts))
             continue
         first = group[0]
         end = max(hit.end_char for hit in group)
         text = document_text(first.document_id, first.start_char, end)
         assembly.passages.append(
             replace(
-                _passage(first, text, tuple(hit.chunk_id for hit in group)),
+                _passage(first, text, tuple(hit.chunk_id for hit in group), facts),
                 end_char=end,
                 score=max(hit.score for hit in group),
                 page_start=min(
@@ -183,10 +185,18 @@ def assemble(
     return assembly
 
 
-def _passage(hit: Hit, text: str, chunk_ids: tuple[int, ...]) -> Passage:
+def _passage(
+    hit: Hit, text: str, chunk_ids: tuple[int, ...], facts: Mapping[int, ChunkFacts]
+) -> Passage:
     values = {item.name: getattr(hit, item.name) for item in fields(Hit)}
     values["text"] = text
-    return Passage(**values, chunk_ids=chunk_ids, tokens=estimate_tokens(text, hit.language))
+    analysed = " ".join(facts[c].analysed for c in chunk_ids if c in facts)
+    return Passage(
+        **values,
+        chunk_ids=chunk_ids,
+        tokens=estimate_tokens(text, hit.language),
+        analysed=analysed,
+    )
 
 
 def _similarities(hits: Sequence[Hit], facts: Mapping[int, ChunkFacts]) -> list[list[float]]:

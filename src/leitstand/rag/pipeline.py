@@ -23,7 +23,7 @@ from leitstand.guard.grounded import Groundedness, GroundednessChecker, ModelJud
 from leitstand.guard.request import InputCheck, RequestGuard
 from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, Usage
 from leitstand.rag.answer import NO_ANSWER, Answer, SourceRef, cited_numbers, localised
-from leitstand.rag.assembly import ContextAssembler
+from leitstand.rag.assembly import ContextAssembler, Passage
 from leitstand.rag.extractive import ExtractiveAnswerer
 from leitstand.search.analyser import Analyser
 from leitstand.search.base import SearchFilters
@@ -296,6 +296,11 @@ class AnswerService:
                 {source.number: source.text for source in sources},
                 question=question,
                 language=language,
+                terms={
+                    source.number: source.hit.analysed
+                    for source in sources
+                    if isinstance(source.hit, Passage) and source.hit.analysed
+                },
             )
             span.set(**report.as_dict())
         limit = self.settings.guard_for(use_case).groundedness_escalate_below

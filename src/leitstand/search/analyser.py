@@ -212,6 +212,18 @@ class Analyser:
             found += self._stemmers[code].stemWords([w for w in joined if w not in stops])
         return found
 
+    def word_terms(self, word: str, language: str | None = None) -> tuple[str, ...]:
+        """The terms of one folded word (from :meth:`words`): its stem, then the stems of its
+        compound parts; none for a stop word."""
+        code = self._language(language)
+        memo = self._memo[code]
+        found = memo.get(word)
+        if found is None:
+            if len(memo) >= MEMO_WORDS:
+                memo.clear()
+            found = memo[word] = self._word_terms(code, word)
+        return found
+
     def _word_terms(self, code: str, word: str) -> tuple[str, ...]:
         """The terms one folded word gives: none for a stop word, else its stem and the stems
         of its compound parts. Remembered per word (text repeats its words)."""
