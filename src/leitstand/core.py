@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select
 
 from leitstand.config.loading import Config, load_config
 from leitstand.config.settings import RetrievalProfile
-from leitstand.errors import NotFoundError
+from leitstand.errors import ConfigError, NotFoundError
 from leitstand.govern.keys import KeyStore
 from leitstand.llm.base import ChatMessage, ChatOptions
 from leitstand.rag.answer import Answer
@@ -107,6 +107,15 @@ class Leitstand:
             self.tracer,
             embedder=self.embeddings.embedder if self.embeddings is not None else None,
         )
+        for name in self.settings.use_cases:  # fail at start, not at a user's question
+            if self.settings.guard_for(name).semantic_topics and self.embeddings is None:
+                self.close()
+                raise ConfigError(
+                    f"use case {name!r}: guard.semantic_topics needs an embedding model, and "
+                    "none is configured",
+                    hint="configure `embeddings` (a local model or an endpoint), or name the "
+                    "topics by their words in guard.banned_topics",
+                )
         self.traces = TraceStore(self.db)
         self.keys = KeyStore(self.db)
 

