@@ -580,6 +580,48 @@ def ingestion(data: dict[str, Any]) -> list[str]:
     ]
 
 
+def groundedness(data: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Groundedness (`bench/groundedness.py`)",
+        "",
+        'XQuAD dev: for each question the answer sentence "<question>: <gold answer>." against '
+        "its own paragraph (supported), with the answer of a question about another paragraph "
+        "(wrong fact: the wording fits, the fact does not), and against a paragraph of another "
+        "article (wrong source). leitstand at its default threshold (0.5); the peers at the "
+        "best threshold on the same data, which flatters them.",
+        "",
+    ]
+    rows = []
+    for language, block in data["languages"].items():
+        for name, row in block["methods"].items():
+            default = row.get("balanced_accuracy")
+            rows.append(
+                [
+                    f"xquad-{language}",
+                    name,
+                    f"{row['auc_wrong_fact']:.3f}",
+                    f"{row['auc_wrong_source']:.3f}",
+                    f"{default:.3f}" if default is not None else "–",
+                    f"{row['balanced_accuracy_best_threshold']:.3f}",
+                    f"{row['wrong_fact_caught']:.3f}" if "wrong_fact_caught" in row else "–",
+                ]
+            )
+    lines += table(
+        ["set", "method", "AUC wrong fact", "AUC wrong source", "balanced acc. (0.5)",
+         "balanced acc. (best threshold)", "wrong facts caught (0.5)"],
+        rows,
+    )  # fmt: skip
+    timing = [
+        [f"xquad-{language}", ms(block["lexical_ms_per_sentence"]),
+         ms(block["lexical_ms_per_sentence"], "p99")]
+        for language, block in data["languages"].items()
+    ]  # fmt: skip
+    lines += table(
+        ["lexical check per sentence (passage analysed too)", "p50 ms", "p99 ms"], timing
+    )
+    return lines
+
+
 def render(results: dict[str, dict[str, Any]]) -> str:
     machine = next(iter(results.values()))["machine"]
     quick = any(result.get("quick") for result in results.values())
@@ -621,5 +663,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         lines += pii(results["pii"])
     if "injection" in results:
         lines += injection(results["injection"])
+    if "groundedness" in results:
+        lines += groundedness(results["groundedness"])
     lines += NOTES
     return "\n".join(lines).rstrip() + "\n"

@@ -25,6 +25,7 @@ SCRIPTS = (
     "ingest_throughput",
     "pii",
     "injection",
+    "groundedness",
 )
 DOCS = ROOT / "docs" / "benchmarks.md"
 HERE = Path(__file__).resolve().parent
