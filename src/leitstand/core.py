@@ -108,7 +108,14 @@ class Leitstand:
             embedder=self.embeddings.embedder if self.embeddings is not None else None,
         )
         for name in self.settings.use_cases:  # fail at start, not at a user's question
-            if self.settings.guard_for(name).semantic_topics and self.embeddings is None:
+            guard = self.settings.guard_for(name)
+            if guard.enabled and guard.injection_classifier is not None:
+                try:
+                    self.answers.guard(name)  # loads the classifier
+                except ConfigError:
+                    self.close()
+                    raise
+            if guard.semantic_topics and self.embeddings is None:
                 self.close()
                 raise ConfigError(
                     f"use case {name!r}: guard.semantic_topics needs an embedding model, and "

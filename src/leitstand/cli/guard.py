@@ -62,7 +62,14 @@ def check(
 ) -> None:
     """Scan texts for PII and prompt injection and print the action the policy takes
     (the guard section of leitstand.yaml)."""
-    engine = GuardEngine.from_settings(load_config(state.config_path).settings.guard)
+    config = load_config(state.config_path)
+    settings = config.settings.guard
+    classifier = None
+    if settings.injection_classifier is not None:
+        from leitstand.guard.injection.classifier import TransformersClassifier
+
+        classifier = TransformersClassifier(config.resolve_path(settings.injection_classifier))
+    engine = GuardEngine.from_settings(settings, classifier=classifier)
     results: list[tuple[str, str, Verdict]] = [
         (key, text, engine.check(text)) for key, text in _records(input_path)
     ]

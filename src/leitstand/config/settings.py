@@ -323,6 +323,12 @@ class GuardSettings(_Section):
     injection_threshold: float = Field(
         0.5, ge=0, le=1, description="Injection score from which a question is flagged."
     )
+    injection_classifier: Path | None = Field(
+        None,
+        description="Folder of a local injection classifier (a transformers "
+        "sequence-classification model such as Prompt Guard); its score joins the rules'. "
+        "Needs the [local] extra.",
+    )
     pii_action: GuardAction = Field(
         "pseudonymise",
         description=(

@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from leitstand.guard.findings import Finding
-from leitstand.guard.injection.detector import InjectionDetector, InjectionResult
+from leitstand.guard.injection.detector import (
+    InjectionClassifier,
+    InjectionDetector,
+    InjectionResult,
+)
 from leitstand.guard.pii import PiiDetector
 
 if TYPE_CHECKING:
@@ -67,7 +71,9 @@ class GuardEngine:
         self.injection = injection or InjectionDetector()
 
     @classmethod
-    def from_settings(cls, settings: GuardSettings) -> GuardEngine:
+    def from_settings(
+        cls, settings: GuardSettings, *, classifier: InjectionClassifier | None = None
+    ) -> GuardEngine:
         """The engine the ``guard`` section of leitstand.yaml describes."""
         return cls(
             InputPolicy(
@@ -78,7 +84,9 @@ class GuardEngine:
             pii=PiiDetector(
                 threshold=settings.pii_threshold, phone_regions=tuple(settings.phone_regions)
             ),
-            injection=InjectionDetector(threshold=settings.injection_threshold),
+            injection=InjectionDetector(
+                threshold=settings.injection_threshold, classifier=classifier
+            ),
         )
 
     def check(self, text: str) -> Verdict:

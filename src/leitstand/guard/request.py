@@ -24,7 +24,11 @@ from leitstand.config.settings import GuardSettings
 from leitstand.errors import ConfigError, GuardBlockedError
 from leitstand.guard.engine import SEVERITY, Action
 from leitstand.guard.findings import Finding
-from leitstand.guard.injection.detector import InjectionDetector, InjectionResult
+from leitstand.guard.injection.detector import (
+    InjectionClassifier,
+    InjectionDetector,
+    InjectionResult,
+)
 from leitstand.guard.pii import PiiDetector
 from leitstand.guard.pseudonymise import PseudonymMap, StreamRestorer, redact
 from leitstand.llm.base import ChatMessage
@@ -80,7 +84,13 @@ class InputCheck:
 class RequestGuard:
     """Input and output guards configured by the ``guard`` settings."""
 
-    def __init__(self, settings: GuardSettings, *, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: GuardSettings,
+        *,
+        embedder: Embedder | None = None,
+        classifier: InjectionClassifier | None = None,
+    ) -> None:
         if settings.semantic_topics and embedder is None:
             raise ConfigError(
                 "guard.semantic_topics needs an embedding model, and none is configured",
@@ -93,7 +103,9 @@ class RequestGuard:
         self.pii = PiiDetector(
             threshold=settings.pii_threshold, phone_regions=tuple(settings.phone_regions)
         )
-        self.injection = InjectionDetector(threshold=settings.injection_threshold)
+        self.injection = InjectionDetector(
+            threshold=settings.injection_threshold, classifier=classifier
+        )
         self._topics = {
             name: re.compile(r"\b(?:" + "|".join(re.escape(fold(w)) for w in words) + ")")
             for name, words in settings.banned_topics.items()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from leitstand.config.loading import Config
@@ -34,6 +35,7 @@ from leitstand.trace.recorder import ActiveTrace, Tracer
 
 if TYPE_CHECKING:
     from leitstand.embeddings.base import Embedder
+    from leitstand.guard.injection.classifier import TransformersClassifier
     from leitstand.prompts import PromptTemplate
 
 STREAM_PIECE_WORDS = 6
@@ -123,6 +125,7 @@ class AnswerService:
         self._template_lock = threading.Lock()
         self._guards: dict[str, RequestGuard | None] = {}
         self._grounders: dict[str, GroundednessChecker | None] = {}
+        self._classifiers: dict[Path, TransformersClassifier] = {}
         self._guard_lock = threading.Lock()
 
     # -- use cases -------------------------------------------------------------------
@@ -253,9 +256,26 @@ class AnswerService:
             if use_case not in self._guards:
                 settings = self.settings.guard_for(use_case)
                 self._guards[use_case] = (
-                    RequestGuard(settings, embedder=self.embedder) if settings.enabled else None
+                    RequestGuard(
+                        settings,
+                        embedder=self.embedder,
+                        classifier=self._classifier(settings.injection_classifier),
+                    )
+                    if settings.enabled
+                    else None
                 )
             return self._guards[use_case]
+
+    def _classifier(self, path: Path | None) -> TransformersClassifier | None:
+        """The injection classifier in ``path``, loaded once for all use cases naming it."""
+        if path is None:
+            return None
+        from leitstand.guard.injection.classifier import TransformersClassifier
+
+        folder = self.config.resolve_path(path)
+        if folder not in self._classifiers:
+            self._classifiers[folder] = TransformersClassifier(folder)
+        return self._classifiers[folder]
 
     def grounder(self, use_case: str) -> GroundednessChecker | None:
         """The groundedness check of a use case; None when off (or the guards are)."""
