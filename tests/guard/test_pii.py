@@ -91,6 +91,10 @@ def test_lookalikes_are_not_reported(detector: PiiDetector, text: str, label: st
         ("Mit freundlichen Grüßen\nThomas Müller", "Thomas Müller"),
         ("Zuzana hat angerufen.", "Zuzana"),
         ("Anna Maria Weber ist die Ansprechpartnerin.", "Anna Maria Weber"),
+        # after titles and greetings with dots and apostrophes in them
+        ("Dear Ms. Smith,", "Smith"),
+        ("Hier spricht Frau Dipl.-Ing. Müller.", "Müller"),
+        ("i'm pamela from the office", "pamela"),
     ],
 )
 def test_person_names(detector: PiiDetector, text: str, name: str) -> None:

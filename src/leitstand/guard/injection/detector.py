@@ -70,16 +70,24 @@ def _stops() -> frozenset[str]:
     return stop_words("en") | stop_words("de")
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
+# Where a sentence or a line ends: a mark with white space after it, or a line break. The
+# pattern starts with a set of characters, which Python's re skips ahead to, rather than with
+# a look-behind tried at every character (the mark it consumes holds no word).
+_SENTENCE_END = re.compile(r"[\n.!?:;](?:(?<=\n)|\s)\s*")
 MIN_SEGMENT_WORDS = 6
 
 
-def _segments(normalised: str) -> list[list[str]]:
+def _sentences(normalised: str) -> list[list[str]]:
+    """The words of each sentence (or line) of a normalised text."""
+    return [_WORD.findall(sentence) for sentence in _SENTENCE_END.split(normalised)]
+
+
+def _segments(sentences: list[list[str]]) -> list[list[str]]:
     """Stretches of whole sentences of ``MIN_SEGMENT_WORDS`` to ``SEGMENT_WORDS`` words."""
     segments: list[list[str]] = []
     current: list[str] = []
-    for sentence in _SENTENCE_END.split(normalised):
-        words = _WORD.findall(sentence)
+    for sentence in sentences:
+        words = sentence
         while len(words) > SEGMENT_WORDS:
             segments.append(words[:SEGMENT_WORDS])
             words = words[SEGMENT_WORDS // 2 :]
@@ -111,6 +119,14 @@ class AttackLibrary:
             norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
             for term, weight in weights.items():
                 self.postings[term].append((number, weight / norm))
+        # The same terms as sets that a segment's words and pairs of words are compared with
+        # in one step each, before any term of the segment is built.
+        self._words = frozenset(term for term in self.postings if " " not in term)
+        self._pairs = frozenset(
+            (first, second)
+            for first, _, second in (term.partition(" ") for term in self.postings)
+            if second
+        )
 
     @classmethod
     @cache
@@ -122,13 +138,20 @@ class AttackLibrary:
     def most_similar(self, normalised: str) -> tuple[float, int]:
         """(cosine, index of the attack) of the most similar stretch of the text: a
         sentence, with its short neighbours joined up to ``SEGMENT_WORDS`` words."""
+        return self.most_similar_words(_sentences(normalised))
+
+    def most_similar_words(self, sentences: list[list[str]]) -> tuple[float, int]:
+        """:meth:`most_similar` for a text already split into sentences of words."""
         best, best_index = 0.0, -1
-        postings = self.postings
-        for segment in _segments(normalised):
-            terms = _terms(segment)
-            if len({term for term in terms if term in postings}) < MIN_SHARED_TERMS:
+        words, pairs = self._words, self._pairs
+        for segment in _segments(sentences):
+            # The distinct terms the segment shares with the library: its words that are
+            # terms (no stop word is one) and its pairs of words.
+            shared = len(words.intersection(segment))
+            shared += len(pairs.intersection(pairwise(segment)))
+            if shared < MIN_SHARED_TERMS:
                 continue  # too little in common to come near SIMILAR_FROM
-            score, index = self._similarity(Counter(terms))
+            score, index = self._similarity(Counter(_terms(segment)))
             if score > best:
                 best, best_index = score, index
         return best, best_index
@@ -168,26 +191,27 @@ class InjectionDetector:
         self.rules = tuple(rules)
         self.library = library if library is not None else AttackLibrary.bundled()
         self.classifier = classifier
-        self._marks = sorted({t for r in self.rules for t in r.triggers if not t.isalnum()})
+        triggers = {t for r in self.rules for group in (r.triggers, *r.requires) for t in group}
+        self._marks = sorted(t for t in triggers if not t.isalnum())
 
     def detect(self, text: str) -> InjectionResult:
         if not text.strip():
             return InjectionResult(0.0, False)
         fired: dict[str, float] = {}
         texts = views(text)
-        for view in texts:
-            present = {word[:PREFIX] for word in _WORD.findall(view)}
+        sentences = [_sentences(view) for view in texts]
+        for view, words in zip(texts, sentences, strict=True):
+            # What the triggers compare: the first letters of each word, each whole word (a
+            # trigger longer than PREFIX is one) and the marks.
+            present = {word for sentence in words for word in sentence}
+            present.update([word[:PREFIX] for word in present])
             present.update(mark for mark in self._marks if mark in view)
             for rule in self.rules:
-                if (
-                    rule.name not in fired
-                    and not present.isdisjoint(rule.triggers)
-                    and rule.pattern.search(view)
-                ):
+                if rule.name not in fired and rule.may_match(present) and rule.pattern.search(view):
                     fired[rule.name] = rule.weight
         scores = [combine(list(fired.values()))]
         similar_to = None
-        similarity, index = max(self.library.most_similar(view) for view in texts)
+        similarity, index = max(self.library.most_similar_words(words) for words in sentences)
         if similarity >= SIMILAR_FROM:
             share = min(1.0, (similarity - SIMILAR_FROM) / (SIMILAR_FULL - SIMILAR_FROM))
             scores.append(SIMILARITY_WEIGHT * share)

@@ -58,8 +58,12 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-_LEET_HINT = re.compile(r"[a-z][0-9@$!|€]|[0-9@$!|€][a-z]")
-_SPACED_HINT = re.compile(r"\b[a-z] [a-z] [a-z]\b")
+# Cheap tests before the substitutions: a letter next to a digit or sign ("1gn0r3"), three
+# single letters in a row ("i g n"). Each pattern starts with the rarer character (a digit or
+# sign, a space) and looks back for the letter before it, because Python's re skips ahead to
+# a pattern's first character but tries a pattern that starts with a letter at every letter.
+_LEET_HINT = re.compile(r"[0-9@$!|€](?:(?<=[a-z].)|[a-z])")
+_SPACED_HINT = re.compile(r" (?<=\b[a-z] )[a-z] [a-z]\b")
 
 
 def _unleet(text: str) -> str:

@@ -15,27 +15,64 @@ Rules read normalised text (see ``normalise.py``): lower-case ASCII, umlauts fol
 from __future__ import annotations
 
 import re
+import string
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+
+PREFIX = 4
+"""Letters of a word that the triggers compare."""
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A kind of attack move. ``triggers`` are the first four letters of words, or marks,
-    without one of which the pattern cannot match: the rule only runs when the text has
-    one (a set lookup instead of a scan, since most texts trigger no rule at all)."""
+    """A kind of attack move. ``triggers`` are the first four letters of words (a longer
+    trigger is a whole word), or marks, without one of which the pattern cannot match: the
+    rule only runs when the text has one (a set lookup instead of a scan, since most texts
+    trigger no rule at all).
+
+    ``requires`` are further sets of the same kind, one of each of which every match holds
+    as well (the object of an override, the verb of a leak): a word such as "new" or
+    "system" is common, two parts of one attack in a text are not. A trigger may only stand
+    for a word that every match holds whole: "url*" where the pattern reads ``url`` without
+    ``\b`` after it ("urls"), joined forms where words may run together ("nurmit")."""
 
     name: str
     weight: float
     pattern: re.Pattern[str]
     triggers: frozenset[str]
+    requires: tuple[frozenset[str], ...] = ()
+
+    def may_match(self, present: AbstractSet[str]) -> bool:
+        """Whether the pattern may match a text with the ``present`` words and marks."""
+        if present.isdisjoint(self.triggers):
+            return False
+        return not any(present.isdisjoint(group) for group in self.requires)
 
 
-def _rule(name: str, weight: float, pattern: str, triggers: str) -> Rule:
-    return Rule(name, weight, re.compile(pattern), frozenset(triggers.split()))
+def _triggers(words: str) -> frozenset[str]:
+    """Triggers from a string of them; ``stem*`` stands for every word that starts with a
+    stem shorter than ``PREFIX`` ("sag*": "sag", "sage", "sagt", ...)."""
+    found: set[str] = set()
+    for word in words.split():
+        if word.endswith("*"):
+            stem = word[:-1]
+            if len(stem) != PREFIX - 1:
+                raise ValueError(f"a stem of {PREFIX - 1} letters, not {word!r}")
+            found.add(stem)
+            found.update(stem + c for c in string.ascii_lowercase + string.digits)
+        else:
+            found.add(word)
+    return frozenset(found)
 
 
-PREFIX = 4
-"""Letters of a word that the triggers compare."""
+def _rule(name: str, weight: float, pattern: str, triggers: str, *requires: str) -> Rule:
+    return Rule(
+        name,
+        weight,
+        re.compile(pattern),
+        _triggers(triggers),
+        tuple(_triggers(group) for group in requires),
+    )
 
 
 # What the instructions are: the objects of an override or a leak.
@@ -70,6 +107,11 @@ RULES: tuple[Rule, ...] = (
         r"|set aside|put aside)\b[^.\n]{0,30}?"
         rf"\b{_EN_EARLIER}\b[^.\n]{{0,25}}?\b{_EN_ORDERS}\b{_EN_SPECIFIC}",
         "igno disr forg over bypa skip drop dele",
+        # also required: which earlier ones, which orders
+        "previous prior above earlier preceding initial original old all any system your",
+        "instruction instructions prompt prompts rules directions directives guidelines guardrails "
+        "command commands constraints programming restrictions policies policy orders context "
+        "message messages information task tasks assignment assignments input everything",
     ),
     _rule(
         "override-de",
@@ -83,6 +125,12 @@ RULES: tuple[Rule, ...] = (
         rf"en"
         r"|missachten|uberspringen|verwerfen|ausser acht lassen|hinter sich lassen)\b",
         "igno verg miss uber verw loes losc hebe heb setz setze",
+        # also required: which earlier ones, which orders
+        "vorh bish obig vora vori fruh alle allen alles samtliche samtlichen samtliches jegliche "
+        "jeglichen jegliches deine deinen deiner deines eure euren eurer eures ursp sons alt*",
+        "anweisung anweisungen instruktion instruktionen regeln vorgaben befehl befehle prompt "
+        "prompts richtlinien anordnungen einschrankungen programmierung kontext auftrag auftrage "
+        "aufgabe aufgaben direktiven angaben informationen ausfuhrungen eingaben",
     ),
     _rule(
         "forget-everything",
@@ -93,6 +141,8 @@ RULES: tuple[Rule, ...] = (
         r"das (?:alles|obige|bisherige|vorherige|gesagte)|was (?:ich|dir|man) \w+ (?:gesagt|"
         r"aufgetragen))\b",
         "igno forg disr verg",
+        # also required: what is to be forgotten
+        "ever all abov what alle obig bish vorh gesa aufg",
     ),
     _rule(
         "new-instructions",
@@ -102,6 +152,11 @@ RULES: tuple[Rule, ...] = (
         r"|\b(?:neue|eigentliche|wahre|geheime|versteckte|tatsachliche|deine (?:neue|wahre)) "
         r"(?:aufgabe|anweisung|instruktion|anordnung|mission|regel|regeln)\b\s*(?::|lautet|ist)",
         "new upda real actu true secr hidd neue eige wahr gehe vers tats",
+        # also required: the adjective, the orders
+        "new updated real actual true secret hidden your neue eigentliche wahre geheime versteckte "
+        "tatsachliche deine",
+        "instruction instructions task rules order orders directive mission goal aufgabe anweisung "
+        "instruktion anordnung regel regeln",
     ),
     # -- becoming someone else -----------------------------------------------------------
     _rule(
@@ -112,6 +167,9 @@ RULES: tuple[Rule, ...] = (
         r" are|that you)|role-?play as|you will now (?:be|act)|behave (?:like|as)|simulate (?:an?"
         r"|being)|imagine you are|you are no longer)\b",
         "now act pret role beha simu imag long",
+        # also required: the move, whom it addresses
+        "now act pretend role roleplay behave simulate imagine longer",
+        "you as pretend behave simulate",
     ),
     _rule(
         "persona-de",
@@ -122,6 +180,8 @@ RULES: tuple[Rule, ...] = (
         r"(?:jetzt|nun|ab sofort)|du bist kein\w* (?:ki|assistent|sprachmodell|chatbot)|du bist "
         r"nicht mehr)\b",
         "jetz nun sofo heut hier verh agie spie kein mehr",
+        # also required: whom it addresses
+        "du verhalte agiere",
     ),
     _rule(
         # Pretending is also how people practise ("Tu so, als ob du den Kunden anrufst"):
@@ -143,6 +203,13 @@ RULES: tuple[Rule, ...] = (
         r"keine (?:einschrankungen|regeln|filter|grenzen|zensur) mehr)\b",
         "anyt deve dev mode jail unfi unce unre rest limi filt rule ethi mora cens entw eins besc "
         "rege zens ethi gren unze unei",
+        # also required: a word that says it alone, or "without" and what
+        "anything developer dev jailbreak jailbroken unfiltered uncensored unrestricted "
+        "entwicklermodus unze unei without no ohne keine",
+        "anything developer dev jailbreak jailbroken unfiltered uncensored unrestricted "
+        "entwicklermodus unze unei restrictions limitations filters rules guidelines ethics morals "
+        "censorship ethical moral einschrankungen beschrankungen filter regeln zensur ethik "
+        "grenzen",
     ),
     _rule(
         "dan",
@@ -161,6 +228,11 @@ RULES: tuple[Rule, ...] = (
         r"(?:text|words|instructions|everything) (?:above|before this)|pre-?prompt|"
         r"(?:secret|password|api key|passphrase) (?:you were|that you|you have been))\b",
         "syst init hidd inst prom prep guid conf dire rule abov befo secr pass api",
+        # also required: the verb, the object
+        "reveal show print display output repeat tell give what leak dump write spell list recite "
+        "translate",
+        "system initial hidden your text words instructions everything pre preprompt secret "
+        "password api passphrase",
     ),
     _rule(
         "leak-de",
@@ -173,6 +245,9 @@ RULES: tuple[Rule, ...] = (
         r"ursprunglich\w* (?:anweisung|prompt)\w*|versteckt\w* (?:anweisung|prompt|regel)\w*|"
         r"(?:das|dein) (?:geheime |)(?:passwort|kennwort|geheimnis)(?: das| welches)? du)\b",
         "syst anwe inst rege vorg konf prom ursp vers oben daru davo pass kenn gehe",
+        # also required: the verb, the object
+        "zeig gib gebe nenn wied verr ausgeben druc schr sag* was lies uber list",
+        "system systemprompt systemnachricht deine deinen deiner text prompt inhalt ursp vers du",
     ),
     # -- making it answer no matter what ----------------------------------------------------
     _rule(
@@ -186,6 +261,8 @@ RULES: tuple[Rule, ...] = (
         r"einschranken|entschuldig\w*)|\bdu (?:musst|wirst) (?:immer|jede frage|alles) "
         r"(?:antworten|beantworten)",
         "refu say decl apol warn answ able verw warn eins ents antw bean",
+        # also required: never, must
+        "never not don cannot can you darfst sollst durfen musst wirst",
     ),
     _rule(
         "answer-with",
@@ -195,6 +272,10 @@ RULES: tuple[Rule, ...] = (
         r"schreibe|gib) (?:nur|ausschliesslich|lediglich|genau)? ?(?:mit|folgendes|den satz|"
         r"das wort)\b",
         "answ resp repl say outp prin writ retu antw sag sage schr gib",
+        # also required: the verb, what to answer with ("nurmit": the words may run together)
+        "answer respond reply say output print write return antworte antwortet sag sage schreib "
+        "schreibe gib",
+        "with word phrase sentence text mit folgendes satz wort auss ledi gena nurm nurf",
     ),
     # -- claiming authority ------------------------------------------------------------------
     _rule(
@@ -206,6 +287,10 @@ RULES: tuple[Rule, ...] = (
         r"\b|\b(?:admin|developer|system|root|sudo|god) (?:mode|access|override|command|"
         r"modus|zugriff)\b",
         "deve crea admi owne prog oper make entw scho betr syst root sudo god",
+        # also required: the role, and who claims it or what for
+        "developer creator admin administrator owner programmer operator maker entw scho admi betr "
+        "prog system root sudo god",
+        "i this bin spricht mode access override command modus zugriff",
     ),
     _rule(
         "not-an-injection",
@@ -221,6 +306,8 @@ RULES: tuple[Rule, ...] = (
         r"|llm|chatbot|assistant)|als (?:ki|sprachmodell|chatbot|ki-assistent)|du bist (?:eine?"
         r" )?(?:ki|sprachmodell|chatbot|assistent))\b",
         "ai lang llm chat assi ki spra",
+        # also required: as, are
+        "as are als bist",
     ),
     _rule(
         "to-ai-systems",
@@ -232,6 +319,9 @@ RULES: tuple[Rule, ...] = (
         r"\b(?:ai|ki)[- ](?:assistants?|assistenten|systeme?|models?|modelle?) (?:reading|"
         r"processing|die diese?n?)\b",
         "ai ki llm assi chat lang spra",
+        # also required: note to, if you are
+        "note instruction message attention hinweis anweisung nachricht achtung if wenn reading "
+        "processing dies",
     ),
     # -- leaving through a link --------------------------------------------------------------
     _rule(
@@ -242,6 +332,8 @@ RULES: tuple[Rule, ...] = (
         r"folgende|meine) (?:url|address|adresse|server|endpoint|webhook|e-?mail))|"
         r"!\[[^\]]*\]\(https?://[^)\s]*[?&][^)\s]*=",
         "send post uplo forw tran leak exfi schi send uber leit http",
+        # also required: where to
+        ":// url* addr adre serv endp webh emai e",
     ),
     # -- forged structure ----------------------------------------------------------------------
     _rule(
@@ -271,6 +363,10 @@ RULES: tuple[Rule, ...] = (
         r"|challenge|aufgaben?|anweisungen?|herausforderung|auftrage?)\b|\b(?:start|begin) (?:over|"
         r"again|from scratch)\b|\b(?:von vorne?|von neu|neu) (?:anfangen|beginnen|starten)\b",
         "now nun jetz star begi vorn neu",
+        # also required: what to do
+        "task tasks instruction instructions assignment assignments challenge aufgabe aufgaben "
+        "anweisunge anweisungen herausforderung auftrag auftrage over again from anfangen beginnen "
+        "starten",
     ),
     _rule(
         "closure",
@@ -292,6 +388,9 @@ RULES: tuple[Rule, ...] = (
         r"new|instead|du|deine|neue|stattdessen)\b|\b(?:now|jetzt|nun) (?:you are|your task|ist "
         r"deine aufgabe|bist du|lautet deine aufgabe)\b",
         "stop halt ende end now jetz nun atte acht impo wich",
+        # also required: stop or now, and to whom
+        "stop halt ende end now jetzt nun",
+        "attention achtung important wichtig you your new instead du deine neue stattdessen bist",
     ),
 )
 

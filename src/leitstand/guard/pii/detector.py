@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
@@ -13,7 +12,8 @@ from leitstand.guard.pii.patterns import (
     CombinedRecognizers,
     PhoneRecognizer,
     Windows,
-    digit_windows,
+    digit_runs,
+    widen,
 )
 from leitstand.guard.pii.places import AddressRecognizer, BirthDateRecognizer
 
@@ -36,8 +36,6 @@ LABELS = (
     "DATE_OF_BIRTH",
 )
 """Every class the built-in recognizers report."""
-
-_DIGIT = re.compile(r"\d")
 
 
 class Recognizer(Protocol):
@@ -101,15 +99,16 @@ class PiiDetector:
             return []
         lowered = text.lower()
         found: list[Finding] = []
-        if _DIGIT.search(text):
-            windows = digit_windows(text, WINDOW_BEFORE, WINDOW_AFTER)
+        runs = digit_runs(text)
+        if runs:
+            windows = widen(runs, len(text), WINDOW_BEFORE, WINDOW_AFTER)
             for recognizer in self._windowed:
                 found.extend(recognizer.find(text, lowered, windows))
             if self._address is not None:
-                address_windows = digit_windows(text, ADDRESS_BEFORE, ADDRESS_AFTER)
+                address_windows = widen(runs, len(text), ADDRESS_BEFORE, ADDRESS_AFTER)
                 found.extend(self._address.find(text, lowered, address_windows))
         if self._gated:
-            present = {word for word in self._gate_words if word in lowered}
+            present = set(filter(lowered.__contains__, self._gate_words))
             for gated in self._gated:
                 if not present.isdisjoint(gated.context):
                     found.extend(gated.find(text, lowered))

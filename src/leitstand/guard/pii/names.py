@@ -29,32 +29,30 @@ from leitstand.guard.findings import Finding
 
 _UPPER = "".join(c for c in map(chr, range(0x250)) if c.isupper())
 _WORD = r"[^\W\d_](?:[\w'’]|-(?=[^\W\d_]))*"
-_CAPITALISED = re.compile(rf"(?<![\w'’-])[{_UPPER}](?:[\w'’]|-(?=[^\W\d_]))*\.?")
-_CAPITALISED_BARE = re.compile(rf"(?<![\w'’-])[{_UPPER}](?:[\w'’]|-(?=[^\W\d_]))*")
+# A capital letter not inside a word: the look-behind comes after the capital (and reads
+# it too) so that the pattern starts with a set of letters, which Python's re skips ahead to
+# instead of trying the pattern at every character.
+_CAPITAL = rf"[{_UPPER}](?<![\w'’-].)(?:[\w'’]|-(?=[^\W\d_]))*"
+_CAPITALISED = re.compile(rf"{_CAPITAL}\.?")
+_CAPITALISED_BARE = re.compile(_CAPITAL)
 _NEXT = re.compile(rf"[ \t]{{1,2}}({_WORD}\.?)")
 _PARTICLES = frozenset(
     {"von", "van", "de", "der", "den", "di", "da", "del", "della", "la", "le", "zu", "ten", "ter",
      "al", "el", "bin", "ibn", "dos", "das", "du", "vom", "zur", "y"}
-)  # fmt: skip
-_TITLE_WORDS = (
-    "herr", "frau", "fräulein", "hr.", "fr.", "dr.", "prof.", "mr", "mrs", "ms", "miss", "mx.",
-    "sir", "dame", "madam", "monsieur", "mme.", "signor", "señor", "doktor", "professor",
 )  # fmt: skip
 _TITLE_TOKENS = frozenset(
     {"herr", "herrn", "frau", "fräulein", "hr.", "fr.", "dr.", "prof.", "mr", "mr.", "mrs",
      "mrs.", "ms", "ms.", "miss", "mx.", "sir", "dame", "madam", "madame", "monsieur", "mme.",
      "signora", "signor", "señora", "señor", "doktor", "professor", "professorin"}
 )  # fmt: skip
-_TITLES = re.compile(
-    r"\b(?:(?:herrn?|frau|fräulein|hr\.|fr\.|dr\.|prof\.|mr\.?|mrs\.?|ms\.?|miss|mx\.|sir"
-    r"|dame|madam|madame|monsieur|mme\.|signora|signor|señora|señor|doktor|professorin"
-    r"|professor|dipl\.-ing\.|med\.|rer\. nat\.|phil\.|jur\.)[ \t]+)+"
-)
-_INTRO_WORDS = (
-    "name", "heiße", "heisse", "ich bin", "i am", "i'm", "this is", "call me", "hallo",
-    "hello", "hi", "hey", "dear", "liebe", "geehrte", "gez.", "signed", "grüße", "grüßen",
-    "gruß", "regards", "sincerely", "best", "cheers", "thanks", "danke",
+# In the order the pattern tries them ("herrn" before "herr", "mr." before "mr").
+_TITLE_WORDS = (
+    "herrn", "herr", "frau", "fräulein", "hr.", "fr.", "dr.", "prof.", "mr.", "mr", "mrs.",
+    "mrs", "ms.", "ms", "miss", "mx.", "sir", "dame", "madam", "madame", "monsieur", "mme.",
+    "signora", "signor", "señora", "señor", "doktor", "professorin", "professor", "dipl.-ing.",
+    "med.", "rer. nat.", "phil.", "jur.",
 )  # fmt: skip
+_TITLES = re.compile(rf"\b(?:(?:{'|'.join(map(re.escape, _TITLE_WORDS))})[ \t]+)+")
 _ADDRESSEES = frozenset(
     {"Damen", "Herren", "Kolleginnen", "Kollegen", "Kunden", "Kundinnen", "Kundin", "Kunde",
      "Team", "Mitarbeiter", "Mitarbeitende", "Mitarbeiterinnen", "Partner", "Freunde", "Leute",
@@ -62,14 +60,40 @@ _ADDRESSEES = frozenset(
      "Colleagues", "Friends", "Folks", "There", "Again", "Kundenservice", "Service"}
 )  # fmt: skip
 """Who is greeted when no one is named: "Sehr geehrte Damen und Herren", "Hi all"."""
-_TITLE_GATE = re.compile("|".join(re.escape(word) for word in _TITLE_WORDS))
-_INTRO_GATE = re.compile("|".join(re.escape(word) for word in _INTRO_WORDS))
+_GREETINGS = (
+    "mein name ist", "mein name lautet", "ich heiße", "ich heisse", "ich bin", "my name is",
+    "i am", "i'm", "this is", "call me", "hallo", "hello", "hi", "hey", "dear", "liebe",
+    "lieber", "sehr geehrte", "sehr geehrter", "gez.", "signed", "name",
+)  # fmt: skip
+"""Words before a name on the same line: "mein Name ist ...", "Dear ..."."""
+_SIGN_OFFS = (
+    "grüße", "grüßen", "gruß", "regards", "sincerely", "best", "cheers", "thanks", "danke",
+)  # fmt: skip
+"""Words at the end of a line whose next line holds a name."""
 _INTRODUCTIONS = re.compile(
-    r"(?:\b(?:mein name ist|mein name lautet|ich heiße|ich heisse|ich bin|my name is|"
-    r"i am|i'm|this is|call me|hallo|hello|hi|hey|dear|liebe|lieber|sehr geehrte|"
-    r"sehr geehrter|gez\.|signed|name)[:,]?[ \t]+"
-    r"|(?:grüße|grüßen|gruß|regards|sincerely|best|cheers|thanks|danke)[,!.]?[ \t]*\n\s*)"
+    rf"(?:\b(?:{'|'.join(map(re.escape, _GREETINGS))})[:,]?[ \t]+"
+    rf"|(?:{'|'.join(_SIGN_OFFS)})[,!.]?[ \t]*\n\s*)"
 )
+_SIGN_OFF_GATE = re.compile("|".join(_SIGN_OFFS))
+
+# Gates on the text's words, cheaper than the patterns above (which cost per character):
+# a title and a greeting start at a word boundary and end before a space, a dot or a colon,
+# so each of their words is a whole word of the text.
+_TOKEN = re.compile(r"\w+")
+_TITLE_GATE = frozenset(_TOKEN.findall(" ".join(_TITLE_WORDS)))
+_GREETING_GATES = tuple(frozenset(_TOKEN.findall(phrase)) for phrase in _GREETINGS)
+
+
+def _may_have_titles(words: set[str]) -> bool:
+    return not _TITLE_GATE.isdisjoint(words)
+
+
+def _may_have_introductions(lowered: str, words: set[str]) -> bool:
+    """Whether ``_INTRODUCTIONS`` may match: all words of a greeting occur, or a sign-off
+    and a line break do."""
+    if any(map(words.issuperset, _GREETING_GATES)):
+        return True
+    return "\n" in lowered and _SIGN_OFF_GATE.search(lowered) is not None
 
 
 @dataclass(frozen=True)
@@ -98,13 +122,34 @@ def gazetteer() -> _Gazetteer:
     return _Gazetteer(frozenset(first), frozenset(last), frozenset(ambiguous))
 
 
+def _capitalised_at(
+    text: str, known: AbstractSet[str], positions: AbstractSet[int]
+) -> Iterator[re.Match[str]]:
+    """The matches of ``_CAPITALISED`` that start where a word of ``known`` occurs or at one
+    of ``positions``, in text order: those of ``_CAPITALISED.finditer(text)`` that can make a
+    name, without a step for each of the text's capitalised words. (The pattern cannot match
+    inside another match, its look-behind rules that out, so matching at a position finds
+    what ``finditer`` finds there.)"""
+    starts = set(positions)
+    for word in known:
+        position = text.find(word)
+        while position != -1:
+            starts.add(position)
+            position = text.find(word, position + 1)
+    for start in sorted(starts):
+        match = _CAPITALISED.match(text, start)
+        if match is not None:
+            yield match
+
+
 @dataclass(frozen=True)
 class NameRecognizer:
     """Person names from the gazetteer and context rules (see the module's docstring).
 
-    Fast path: only capitalised words are looked at, each with one set lookup; titles and
-    introductions are found with one pattern each over the whole text, and only where a
-    name may start does the slow path read the words that follow.
+    Fast path: the capitalised words are compared with the first names in one set
+    intersection; titles and introductions are looked for (one pattern each over the whole
+    text) only when the text holds their words; and only where a name may start does the
+    slow path read the words that follow.
     """
 
     name: str = "names"
@@ -112,11 +157,12 @@ class NameRecognizer:
 
     def find(self, text: str, lowered: str) -> Iterator[Finding]:
         names = gazetteer()
+        words = set(_TOKEN.findall(lowered))
         titled: set[int] = set()
-        if _TITLE_GATE.search(lowered):
+        if _may_have_titles(words):
             titled = {m.end() for m in _TITLES.finditer(lowered)}
         introduced: set[int] = set()
-        if _INTRO_GATE.search(lowered):
+        if _may_have_introductions(lowered, words):
             introduced = {m.end() for m in _INTRODUCTIONS.finditer(lowered)}
             yield from self._lowercase(text, introduced - titled, names)
         known = names.first.intersection(_CAPITALISED_BARE.findall(text))
@@ -148,7 +194,7 @@ class NameRecognizer:
         title or an introduction."""
         done = 0
         ambiguous, last = names.ambiguous, names.last
-        for match in _CAPITALISED.finditer(text):
+        for match in _capitalised_at(text, known, titled | introduced):
             start = match.start()
             word = match.group()
             bare = word[:-1] if word[-1] == "." else word

@@ -110,19 +110,24 @@ class CombinedRecognizers:
 
 
 Windows = list[tuple[int, int]]
-"""Stretches of a text worth scanning (see :func:`digit_windows`); None: all of it."""
+"""Stretches of a text worth scanning (see :func:`widen`); None: all of it."""
 
 _DIGIT_RUN = re.compile(r"\d[\d\s./:()+-]*")
 
 
-def digit_windows(text: str, before: int, after: int) -> Windows:
-    """The stretches around the text's runs of digits, ``before`` characters to the left
-    and ``after`` to the right, merged where they meet. Structured PII holds digits, so the
-    patterns only run there (Python's regular expressions cost per character scanned)."""
+def digit_runs(text: str) -> list[tuple[int, int]]:
+    """Where the text's runs of digits (with the separators numbers are written with) are."""
+    return [match.span() for match in _DIGIT_RUN.finditer(text)]
+
+
+def widen(runs: list[tuple[int, int]], size: int, before: int, after: int) -> Windows:
+    """The stretches around ``runs`` (of a text of ``size`` characters), ``before``
+    characters to the left and ``after`` to the right, merged where they meet. Structured
+    PII holds digits, so the patterns only run around runs of digits (Python's regular
+    expressions cost per character scanned)."""
     windows: Windows = []
-    size = len(text)
-    for match in _DIGIT_RUN.finditer(text):
-        start, end = max(0, match.start() - before), min(size, match.end() + after)
+    for run_start, run_end in runs:
+        start, end = max(0, run_start - before), min(size, run_end + after)
         if windows and start <= windows[-1][1]:
             windows[-1] = (windows[-1][0], max(end, windows[-1][1]))
         else:
@@ -147,7 +152,7 @@ def _compact(value: str) -> str:
 
 def _has_context(lowered: str, start: int, words: tuple[str, ...]) -> bool:
     window = lowered[max(0, start - CONTEXT_CHARS) : start]
-    return any(word in window for word in words)
+    return any(map(window.__contains__, words))
 
 
 # -- checks ------------------------------------------------------------------------------
