@@ -106,7 +106,7 @@ RULES: tuple[Rule, ...] = (
         r"\b(?:ignore|disregard|forget|override|bypass|skip|drop|overwrite|delete|leave|remove"
         r"|set aside|put aside)\b[^.\n]{0,30}?"
         rf"\b{_EN_EARLIER}\b[^.\n]{{0,25}}?\b{_EN_ORDERS}\b{_EN_SPECIFIC}",
-        "igno disr forg over bypa skip drop dele",
+        "igno disr forg over bypa skip drop dele leav remo set put",
         # also required: which earlier ones, which orders
         "previous prior above earlier preceding initial original old all any system your",
         "instruction instructions prompt prompts rules directions directives guidelines guardrails "
@@ -124,7 +124,7 @@ RULES: tuple[Rule, ...] = (
         rf"|\b{_DE_EARLIER}\b[^.\n]{{0,25}}?\b{_DE_ORDERS}\b[^.\n]{{0,20}}?\b(?:ignorieren|vergess"
         rf"en"
         r"|missachten|uberspringen|verwerfen|ausser acht lassen|hinter sich lassen)\b",
-        "igno verg miss uber verw loes losc hebe heb setz setze",
+        "igno verg miss uber verw loes losc hebe heb setz setze lass entf stre auss hint",
         # also required: which earlier ones, which orders
         "vorh bish obig vora vori fruh alle allen alles samtliche samtlichen samtliches jegliche "
         "jeglichen jegliches deine deinen deiner deines eure euren eurer eures ursp sons alt*",
