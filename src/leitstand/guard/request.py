@@ -365,7 +365,11 @@ class LinkFilter:
 
 def _overlap(text: str, marker: str) -> int:
     """Length of the longest end of ``text`` that is a start of ``marker``."""
-    for size in range(min(len(text), len(marker) - 1), 0, -1):
-        if marker.startswith(text[-size:]):
-            return size
+    # Only where the marker's first letter occurs can an overlap begin (checked per piece of
+    # every stream, so this matters).
+    position = text.find(marker[0], max(0, len(text) - len(marker) + 1))
+    while position != -1:
+        if marker.startswith(text[position:]):
+            return len(text) - position
+        position = text.find(marker[0], position + 1)
     return 0
