@@ -261,6 +261,9 @@ class AnswerSettings(_Section):
     )
 
 
+ModelCapability = Literal["chat", "streaming", "tools", "vision", "json"]
+
+
 class ModelSettings(_Section):
     """A chat model behind an OpenAI-compatible endpoint (OpenAI, Azure, Mistral, Ollama, vLLM)."""
 
@@ -285,6 +288,32 @@ class ModelSettings(_Section):
     headers: dict[str, str] = Field(
         default_factory=dict, description="Extra HTTP headers sent with every request."
     )
+    api_version: str | None = Field(
+        None,
+        description="provider azure: the api-version query parameter, e.g. 2024-10-21.",
+    )
+    price_input: float = Field(
+        0.0, ge=0, description="Price per 1M input (prompt) tokens, in `gateway.currency`."
+    )
+    price_output: float = Field(
+        0.0, ge=0, description="Price per 1M output (completion) tokens, in `gateway.currency`."
+    )
+    context_window: int | None = Field(
+        None, ge=1, description="Tokens the model takes in at most (prompt and answer)."
+    )
+    capabilities: list[ModelCapability] = Field(
+        default_factory=lambda: ["chat", "streaming"],
+        description="What the model can do: chat, streaming, tools, vision, json.",
+    )
+
+    @model_validator(mode="after")
+    def _check_azure(self) -> ModelSettings:
+        if self.provider == "azure" and not self.api_version:
+            raise ValueError(
+                "provider azure needs api_version (e.g. 2024-10-21) and base_url "
+                "https://<resource>.openai.azure.com/openai/deployments/<deployment>"
+            )
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -473,6 +502,150 @@ class UseCaseSettings(_Section):
         default_factory=dict,
         description="Overrides of the guard settings for this use case (any key of `guard`).",
     )
+    mode: Literal["rag", "chat"] = Field(
+        "rag",
+        description="rag: answers from the documents with sources; chat: the client's messages "
+        "(tools included) go to the routed model as they are, through guards, caches and limits.",
+    )
+    routes: list[RouteRule] = Field(
+        default_factory=list,
+        description="Rules tried in order; the first that matches picks the model.",
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list,
+        description="Models tried in order when the chosen one times out, fails (5xx), rate "
+        "limits (429) or refuses by its content filter.",
+    )
+    cascade: CascadeSettings | None = Field(
+        None, description="Small model first, the large one only when a check fails."
+    )
+    cache: CacheSettings = Field(
+        default_factory=lambda: CacheSettings(), description="Answer caches."
+    )
+    tools: ToolSettings = Field(
+        default_factory=lambda: ToolSettings(), description="Tool calls (chat mode)."
+    )
+
+    def models_used(self) -> list[str]:
+        """Every model this use case may call."""
+        names = [self.model, *(rule.model for rule in self.routes), *self.fallbacks]
+        if self.cascade is not None:
+            names += [self.cascade.small, self.cascade.large]
+            names += [self.cascade.judge] if self.cascade.judge else []
+        return list(dict.fromkeys(names))
+
+
+class RouteRule(_Section):
+    """``when`` all given conditions hold, ``model`` answers."""
+
+    model: str = Field(description="A key of `models`.")
+    teams: list[str] = Field(
+        default_factory=list, description="The API key's team is one of these."
+    )
+    min_input_tokens: int | None = Field(None, ge=0, description="At least this many tokens.")
+    max_input_tokens: int | None = Field(None, ge=0, description="At most this many tokens.")
+    languages: list[LanguageCode] = Field(
+        default_factory=list, description="The question's language is one of these."
+    )
+    tasks: list[Literal["code", "translate", "summarise", "extract", "question"]] = Field(
+        default_factory=list, description="The detected task is one of these."
+    )
+
+
+class CascadeSettings(_Section):
+    """Try ``small``; keep its answer only when ``check`` passes, otherwise ``large`` answers."""
+
+    small: str = Field(description="The cheap model tried first.")
+    large: str = Field(description="The model that answers when the small one's answer fails.")
+    check: Literal["groundedness", "verify", "judge"] = Field(
+        "groundedness",
+        description="groundedness: the answer's support by its sources (rag mode); verify: the "
+        "small model is asked whether its answer is right; judge: `judge` scores it.",
+    )
+    threshold: float = Field(
+        0.6, ge=0, le=1, description="The small model's answer is kept at this score or above."
+    )
+    judge: str | None = Field(None, description="check judge: the model that scores.")
+
+
+class CacheSettings(_Section):
+    """Exact and semantic answer caches of a use case."""
+
+    exact: bool = Field(False, description="Serve repeated identical requests from the cache.")
+    semantic_threshold: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Serve a single-turn request whose question is this similar (cosine) to a "
+        "cached one; needs `embeddings`. Off when empty.",
+    )
+    ttl_s: int = Field(86_400, ge=1, description="Seconds a cached answer stays valid.")
+
+
+class ToolSettings(_Section):
+    """Which tool calls of a model pass, and which wait for a person."""
+
+    allow: list[str] | None = Field(
+        None, description="Tools the model may call; any the request offers when empty."
+    )
+    approve: list[str] = Field(
+        default_factory=list, description="Tools whose calls are held for a human decision."
+    )
+    validate_arguments: bool = Field(
+        True, description="Check a call's arguments against the tool's JSON schema."
+    )
+
+
+class LimitSpec(_Section):
+    """Request, token and money limits of one key, team or use case."""
+
+    requests_per_minute: float | None = Field(None, gt=0, description="Requests per minute.")
+    tokens_per_minute: float | None = Field(None, gt=0, description="Tokens per minute.")
+    cost_per_day: float | None = Field(
+        None, ge=0, description="Money per UTC day, in `gateway.currency`."
+    )
+    cost_per_month: float | None = Field(
+        None, ge=0, description="Money per UTC calendar month, in `gateway.currency`."
+    )
+    budget: Literal["hard", "soft"] = Field(
+        "hard", description="hard: refuse once a money budget is spent; soft: warn and serve."
+    )
+
+
+class LimitSettings(_Section):
+    """Limits per API key, team and use case, shared by all workers through the database."""
+
+    keys: dict[str, LimitSpec] = Field(
+        default_factory=dict, description="By API key name (`leitstand keys list`)."
+    )
+    default_key: LimitSpec | None = Field(
+        None, description="For every key not named in `keys`."
+    )
+    teams: dict[str, LimitSpec] = Field(default_factory=dict, description="By team.")
+    use_cases: dict[str, LimitSpec] = Field(default_factory=dict, description="By use case.")
+
+
+class GatewaySettings(_Section):
+    """Costs, circuit breakers and limits of the model gateway."""
+
+    currency: str = Field("EUR", description="Currency of model prices and budgets.")
+    chars_per_token: float = Field(
+        4.0,
+        gt=0,
+        description="Token estimate when a provider reports no usage: characters ÷ this.",
+    )
+    circuit_failures: int = Field(
+        5, ge=1, description="Failures in a row that open a provider's circuit."
+    )
+    circuit_cooldown_s: float = Field(
+        30.0, gt=0, description="Seconds an open circuit skips the provider before a trial."
+    )
+    limits: LimitSettings = Field(
+        default_factory=lambda: LimitSettings(), description="Rate limits and budgets."
+    )
+
+
+UseCaseSettings.model_rebuild()
 
 
 class ServerSettings(_Section):
@@ -539,6 +712,9 @@ class Settings(_Section):
         description="Use cases by name; a request selects one with its `model` field.",
     )
     guard: GuardSettings = Field(default_factory=GuardSettings, description="Guardrails.")
+    gateway: GatewaySettings = Field(
+        default_factory=GatewaySettings, description="Model gateway: costs and limits."
+    )
     server: ServerSettings = Field(default_factory=ServerSettings, description="Server.")
     tracing: TracingSettings = Field(default_factory=TracingSettings, description="Tracing.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
@@ -569,6 +745,18 @@ class Settings(_Section):
                 raise ValueError(
                     f"use_cases.{name}.model = {use_case.model!r} is not a configured model; "
                     f"allowed: {known}"
+                )
+            for used in use_case.models_used():
+                if used != use_case.model and used not in self.models:
+                    known = ", ".join(self.models) or "none configured"
+                    raise ValueError(
+                        f"use case {name!r} names the model {used!r} (routes, fallbacks or "
+                        f"cascade), which is not configured; models: {known}"
+                    )
+            if use_case.mode == "chat" and use_case.model == EXTRACTIVE:
+                raise ValueError(
+                    f"use case {name!r}: mode chat needs a model (the extractive answerer "
+                    "only answers from documents)"
                 )
         if self.default_use_case not in self.use_cases:
             known = ", ".join(self.use_cases)

@@ -267,3 +267,86 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+class UsageRecord(Base):
+    """Tokens and cost of one model request (see migration 0007)."""
+
+    __tablename__ = "usage_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(index=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    use_case: Mapped[str | None] = mapped_column(String(200))
+    key_name: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    provider_model: Mapped[str | None] = mapped_column(String(200))
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    tokens_estimated: Mapped[bool] = mapped_column()
+    cost: Mapped[float] = mapped_column(Float)
+    cached: Mapped[bool] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20))
+
+
+class RateLimitState(Base):
+    """The GCRA state of one limit scope: its theoretical arrival time (epoch seconds)."""
+
+    __tablename__ = "rate_limits"
+
+    scope: Mapped[str] = mapped_column(String(400), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
+
+
+class UsageTotal(Base):
+    """Money, tokens and requests of one scope in one period (a day or a month)."""
+
+    __tablename__ = "usage_totals"
+
+    scope: Mapped[str] = mapped_column(String(400), primary_key=True)
+    period: Mapped[str] = mapped_column(String(20), primary_key=True)
+    cost: Mapped[float] = mapped_column(Float)
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    requests: Mapped[int] = mapped_column(BigInteger)
+
+
+class CacheEntry(Base):
+    """A cached answer (exact or semantic)."""
+
+    __tablename__ = "cache_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    key_hash: Mapped[str] = mapped_column(String(64), index=True)
+    scope_hash: Mapped[str] = mapped_column(String(64), index=True)
+    use_case: Mapped[str] = mapped_column(String(200))
+    tenant: Mapped[str] = mapped_column(String(200))
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    question: Mapped[str] = mapped_column(Text)
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary)
+    response: Mapped[dict[str, Any]] = mapped_column()
+    chunk_ids: Mapped[list[Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ToolApproval(Base):
+    """A tool call held for a human decision."""
+
+    __tablename__ = "tool_approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    use_case: Mapped[str | None] = mapped_column(String(200))
+    key_name: Mapped[str | None] = mapped_column(String(200))
+    call_id: Mapped[str | None] = mapped_column(String(200))
+    tool: Mapped[str] = mapped_column(String(200))
+    arguments: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(200))
