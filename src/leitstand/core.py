@@ -25,6 +25,8 @@ from leitstand.config.settings import RetrievalProfile
 from leitstand.errors import ConfigError, NotFoundError
 from leitstand.govern.keys import KeyStore
 from leitstand.llm.base import ChatMessage, ChatOptions
+from leitstand.llm.gateway import ChatGateway
+from leitstand.llm.router import Router
 from leitstand.rag.answer import Answer
 from leitstand.rag.pipeline import AnswerService, StreamEvent
 from leitstand.search.analyser import Analyser
@@ -123,6 +125,13 @@ class Leitstand:
                     hint="configure `embeddings` (a local model or an endpoint), or name the "
                     "topics by their words in guard.banned_topics",
                 )
+        self.router = Router(self.settings.models, self.answers.models.get, self.settings.gateway)
+        """Routing, fallbacks and circuit breakers, shared by both modes."""
+        self.answers.router = self.router
+        self.gateway = ChatGateway(
+            self.settings, self.tracer, self.router, self.answers.guard, self.detector.detect
+        )
+        """Chat-mode use cases: the client's conversation through guards, limits, routing."""
         self.traces = TraceStore(self.db)
         self.keys = KeyStore(self.db)
 

@@ -47,10 +47,20 @@ class ModelError(LeitstandError):
     """A model provider could not be reached or answered with an error."""
 
     def __init__(
-        self, message: str, *, status_code: int | None = None, hint: str | None = None
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        hint: str | None = None,
+        partial: bool = False,
+        content_filter: bool = False,
     ) -> None:
         super().__init__(message, hint=hint)
         self.status_code = status_code
+        self.partial = partial
+        """A stream broke after part of the answer was passed on."""
+        self.content_filter = content_filter
+        """The provider refused by its content filter."""
 
 
 class UnknownUseCaseError(LeitstandError):
@@ -67,3 +77,45 @@ class GuardBlockedError(LeitstandError):
     def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.reason = reason
+
+
+class RateLimitedError(LeitstandError):
+    """A key, team or use case is over its requests or tokens per minute (HTTP 429)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str,
+        limit: str,
+        retry_after_s: float,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.scope = scope
+        """Who is limited, e.g. ``key 'alice'``, ``team 'legal'``, ``use case 'support'``."""
+        self.limit = limit
+        """The limit that refused, e.g. ``120 requests per minute``."""
+        self.retry_after_s = retry_after_s
+        """Seconds until the same request would pass (the ``Retry-After`` header)."""
+
+
+class BudgetExceededError(LeitstandError):
+    """A key, team or use case has spent its hard daily or monthly money budget (HTTP 429)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str,
+        limit: str,
+        retry_after_s: float,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.scope = scope
+        """Whose budget is spent, e.g. ``team 'legal'``."""
+        self.limit = limit
+        """The budget, e.g. ``daily budget of 10.00 EUR``."""
+        self.retry_after_s = retry_after_s
+        """Seconds until the budget period resets (the next UTC day or month)."""

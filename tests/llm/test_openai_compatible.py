@@ -338,6 +338,7 @@ def test_registry_rejects_an_unknown_provider() -> None:
     settings = ModelSettings(provider="nope", base_url="http://localhost:1/v1", model="m")
     with pytest.raises(ConfigError) as caught:
         chat_model_from_settings("assistant", settings)
-    assert "models.assistant.provider = 'nope' is not a known provider; known: openai" in str(
-        caught.value
+    assert (
+        "models.assistant.provider = 'nope' is not a known provider; known: azure, openai"
+        in str(caught.value)
     )

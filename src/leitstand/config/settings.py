@@ -262,6 +262,7 @@ class AnswerSettings(_Section):
 
 
 ModelCapability = Literal["chat", "streaming", "tools", "vision", "json"]
+DEFAULT_CAPABILITIES: tuple[ModelCapability, ...] = ("chat", "streaming")
 
 
 class ModelSettings(_Section):
@@ -302,7 +303,7 @@ class ModelSettings(_Section):
         None, ge=1, description="Tokens the model takes in at most (prompt and answer)."
     )
     capabilities: list[ModelCapability] = Field(
-        default_factory=lambda: ["chat", "streaming"],
+        default_factory=lambda: list(DEFAULT_CAPABILITIES),
         description="What the model can do: chat, streaming, tools, vision, json.",
     )
 
@@ -472,69 +473,6 @@ class GuardSettings(_Section):
         return value
 
 
-class UseCaseSettings(_Section):
-    """An application of leitstand: which documents it may use and which model answers."""
-
-    description: str = Field("", description="What this use case is for; shown in /v1/models.")
-    model: str = Field(
-        EXTRACTIVE,
-        description="A key of `models`, or `extractive` for the built-in extractive answerer.",
-    )
-    prompt: Path | None = Field(
-        None, description="Jinja2 prompt template file; the bundled template when empty."
-    )
-    top_k: int | None = Field(
-        None, ge=1, le=100, description="Overrides retrieval.top_k for this use case."
-    )
-    sources: list[str] = Field(
-        default_factory=list, description="Only these sources are searched; all when empty."
-    )
-    tags: list[str] = Field(
-        default_factory=list, description="Only documents with one of these tags are searched."
-    )
-    languages: list[LanguageCode] = Field(
-        default_factory=list, description="Only documents in these languages are searched."
-    )
-    max_context_tokens: int | None = Field(
-        None, ge=100, le=200_000, description="Overrides assembly.max_tokens for this use case."
-    )
-    guard: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Overrides of the guard settings for this use case (any key of `guard`).",
-    )
-    mode: Literal["rag", "chat"] = Field(
-        "rag",
-        description="rag: answers from the documents with sources; chat: the client's messages "
-        "(tools included) go to the routed model as they are, through guards, caches and limits.",
-    )
-    routes: list[RouteRule] = Field(
-        default_factory=list,
-        description="Rules tried in order; the first that matches picks the model.",
-    )
-    fallbacks: list[str] = Field(
-        default_factory=list,
-        description="Models tried in order when the chosen one times out, fails (5xx), rate "
-        "limits (429) or refuses by its content filter.",
-    )
-    cascade: CascadeSettings | None = Field(
-        None, description="Small model first, the large one only when a check fails."
-    )
-    cache: CacheSettings = Field(
-        default_factory=lambda: CacheSettings(), description="Answer caches."
-    )
-    tools: ToolSettings = Field(
-        default_factory=lambda: ToolSettings(), description="Tool calls (chat mode)."
-    )
-
-    def models_used(self) -> list[str]:
-        """Every model this use case may call."""
-        names = [self.model, *(rule.model for rule in self.routes), *self.fallbacks]
-        if self.cascade is not None:
-            names += [self.cascade.small, self.cascade.large]
-            names += [self.cascade.judge] if self.cascade.judge else []
-        return list(dict.fromkeys(names))
-
-
 class RouteRule(_Section):
     """``when`` all given conditions hold, ``model`` answers."""
 
@@ -618,9 +556,7 @@ class LimitSettings(_Section):
     keys: dict[str, LimitSpec] = Field(
         default_factory=dict, description="By API key name (`leitstand keys list`)."
     )
-    default_key: LimitSpec | None = Field(
-        None, description="For every key not named in `keys`."
-    )
+    default_key: LimitSpec | None = Field(None, description="For every key not named in `keys`.")
     teams: dict[str, LimitSpec] = Field(default_factory=dict, description="By team.")
     use_cases: dict[str, LimitSpec] = Field(default_factory=dict, description="By use case.")
 
@@ -641,11 +577,67 @@ class GatewaySettings(_Section):
         30.0, gt=0, description="Seconds an open circuit skips the provider before a trial."
     )
     limits: LimitSettings = Field(
-        default_factory=lambda: LimitSettings(), description="Rate limits and budgets."
+        default_factory=LimitSettings, description="Rate limits and budgets."
     )
 
 
-UseCaseSettings.model_rebuild()
+class UseCaseSettings(_Section):
+    """An application of leitstand: which documents it may use and which model answers."""
+
+    description: str = Field("", description="What this use case is for; shown in /v1/models.")
+    model: str = Field(
+        EXTRACTIVE,
+        description="A key of `models`, or `extractive` for the built-in extractive answerer.",
+    )
+    prompt: Path | None = Field(
+        None, description="Jinja2 prompt template file; the bundled template when empty."
+    )
+    top_k: int | None = Field(
+        None, ge=1, le=100, description="Overrides retrieval.top_k for this use case."
+    )
+    sources: list[str] = Field(
+        default_factory=list, description="Only these sources are searched; all when empty."
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="Only documents with one of these tags are searched."
+    )
+    languages: list[LanguageCode] = Field(
+        default_factory=list, description="Only documents in these languages are searched."
+    )
+    max_context_tokens: int | None = Field(
+        None, ge=100, le=200_000, description="Overrides assembly.max_tokens for this use case."
+    )
+    guard: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the guard settings for this use case (any key of `guard`).",
+    )
+    mode: Literal["rag", "chat"] = Field(
+        "rag",
+        description="rag: answers from the documents with sources; chat: the client's messages "
+        "(tools included) go to the routed model as they are, through guards, caches and limits.",
+    )
+    routes: list[RouteRule] = Field(
+        default_factory=list,
+        description="Rules tried in order; the first that matches picks the model.",
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list,
+        description="Models tried in order when the chosen one times out, fails (5xx), rate "
+        "limits (429) or refuses by its content filter.",
+    )
+    cascade: CascadeSettings | None = Field(
+        None, description="Small model first, the large one only when a check fails."
+    )
+    cache: CacheSettings = Field(default_factory=CacheSettings, description="Answer caches.")
+    tools: ToolSettings = Field(default_factory=ToolSettings, description="Tool calls (chat mode).")
+
+    def models_used(self) -> list[str]:
+        """Every model this use case may call."""
+        names = [self.model, *(rule.model for rule in self.routes), *self.fallbacks]
+        if self.cascade is not None:
+            names += [self.cascade.small, self.cascade.large]
+            names += [self.cascade.judge] if self.cascade.judge else []
+        return list(dict.fromkeys(names))
 
 
 class ServerSettings(_Section):

@@ -73,6 +73,15 @@ class ChunkReader:
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.chars = 0
+        self.chunk: dict[str, Any] = {}
+        """The last chunk read, as the provider sent it."""
+        self.tool_deltas = 0
+        """Chunks that carried a piece of a tool call."""
+
+    @property
+    def passed_on(self) -> bool:
+        """Whether part of the answer (text or a tool call) has been read."""
+        return self.chars > 0 or self.tool_deltas > 0
 
     @property
     def complete(self) -> bool:
@@ -92,6 +101,7 @@ class ChunkReader:
             raise StreamError(f"a streamed chunk is not a JSON object: {event.data[:200]!r}")
         if "error" in chunk or event.event == "error":
             raise _stream_error(chunk)
+        self.chunk = chunk
         self.usage = parse_usage(chunk.get("usage")) or self.usage
         text = ""
         for choice in chunk.get("choices") or []:
@@ -101,6 +111,8 @@ class ChunkReader:
             content = delta.get("content") if isinstance(delta, dict) else None
             if isinstance(content, str):
                 text += content
+            if isinstance(delta, dict) and delta.get("tool_calls"):
+                self.tool_deltas += 1
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
         self.chars += len(text)

@@ -89,5 +89,21 @@ class ChatModel(ABC):
         """Generate an answer piece by piece."""
         raise NotImplementedError(f"{type(self).__name__} cannot stream")
 
+    def forward(self, body: dict[str, Any], *, retries: int | None = None) -> ChatResult:
+        """Send an OpenAI chat request body as the client wrote it (``model`` is replaced by
+        this model's id); the result's ``raw`` is the provider's whole JSON answer.
+
+        ``retries`` overrides the configured retries (a router with a fallback waiting
+        retries less)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot forward requests")
+
+    def forward_stream(
+        self, body: dict[str, Any], *, retries: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Stream an OpenAI chat request body: the provider's ``chat.completion.chunk``
+        objects as they come. A stream that breaks raises :class:`ModelError`;
+        ``ModelError.partial`` says whether chunks with content were already yielded."""
+        raise NotImplementedError(f"{type(self).__name__} cannot forward requests")
+
     def close(self) -> None:  # noqa: B027 - optional hook; most models hold nothing to release
         """Release connections."""

@@ -73,6 +73,9 @@ class OpenAICompatibleChat(ChatModel):
         self.backoff_max_s = backoff_max_s
         self.retry_after_max_s = retry_after_max_s
         self._url = f"{settings.base_url}/chat/completions"
+        self._azure = settings.provider == "azure"
+        if self._azure:  # the deployment is in the URL; the version is a query parameter
+            self._url += f"?api-version={settings.api_version}"
         self._api_key: str | None = None
         self._client = httpx.Client(
             timeout=httpx.Timeout(settings.timeout_s),
@@ -123,6 +126,70 @@ class OpenAICompatibleChat(ChatModel):
             finally:
                 response.close()
 
+    def forward(self, body: dict[str, Any], *, retries: int | None = None) -> ChatResult:
+        attempts = _Attempts(self.settings.max_retries if retries is None else retries)
+        payload = {**body, "model": self.model_id, "stream": False}
+        payload.pop("stream_options", None)
+        return self._result(self._send(payload, attempts, stream=False))
+
+    def forward_stream(
+        self, body: dict[str, Any], *, retries: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        # Usage is asked for always (costs); the caller drops it when its client did not ask.
+        payload = {
+            **body,
+            "model": self.model_id,
+            "stream": True,
+            "stream_options": {**(body.get("stream_options") or {}), "include_usage": True},
+        }
+        attempts = _Attempts(self.settings.max_retries if retries is None else retries)
+        while True:
+            response = self._send(payload, attempts, stream=True)
+            reader = ChunkReader()
+            try:
+                yield from self._read_chunks(response, reader)
+                return
+            except _BrokenStreamError as exc:
+                if reader.passed_on or not attempts.spend():
+                    raise ModelError(
+                        f"the answer of model '{self.name}' broke off after {reader.chars} "
+                        f"characters{attempts.suffix()}: {exc}",
+                        hint="try again; if it persists, check the server's log",
+                        partial=reader.passed_on,
+                    ) from exc
+                self._pause(attempts, None, str(exc))
+            finally:
+                response.close()
+
+    def _read_chunks(
+        self, response: httpx.Response, reader: ChunkReader
+    ) -> Iterator[dict[str, Any]]:
+        """The provider's chunks as they are; errors as in :meth:`_read_stream`."""
+        try:
+            lines = response.iter_lines()
+            for event in iter_events(lines):
+                reader.feed(event)
+                if reader.done:
+                    break
+                yield reader.chunk
+            for _ in lines:
+                pass
+        except StreamError as exc:
+            raise ModelError(
+                f"model '{self.name}' reported an error while answering: {self._scrub(str(exc))}",
+                status_code=exc.status_code,
+                partial=reader.passed_on,
+            ) from exc
+        except _RETRY_ERRORS as exc:
+            reason = (
+                f"no data within {self.settings.timeout_s:g} s"
+                if isinstance(exc, httpx.TimeoutException)
+                else _describe(exc)
+            )
+            raise _BrokenStreamError(reason) from exc
+        if not reader.complete:
+            raise _BrokenStreamError("the stream ended without [DONE] or a finish_reason")
+
     # -- requests -------------------------------------------------------------------------
 
     def _body(
@@ -154,6 +221,8 @@ class OpenAICompatibleChat(ChatModel):
                 raise SecretNotFoundError(
                     f"models.{self.name}.api_key: {exc.message}", hint=exc.hint
                 ) from exc
+        if self._azure:
+            return {"api-key": self._api_key}
         return {"authorization": f"Bearer {self._api_key}"}
 
     def _send(self, body: dict[str, Any], attempts: _Attempts, *, stream: bool) -> httpx.Response:
@@ -312,9 +381,11 @@ class OpenAICompatibleChat(ChatModel):
                 hint=f"send fewer requests, or raise models.{self.name}.max_retries",
             )
         if status < 500:
+            filtered = "content_filter" in detail or "content management" in detail.lower()
             return ModelError(
                 f"model '{self.name}' rejected the request (HTTP {status}){said}",
                 status_code=status,
+                content_filter=filtered,
             )
         return ModelError(
             f"{where} answered HTTP {status} for model '{self.name}'{attempts.suffix()}{said}",

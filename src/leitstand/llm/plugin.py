@@ -22,3 +22,4 @@ def _openai(name: str, settings: ModelSettings) -> ChatModel:
 @hookimpl
 def register_chat_models(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("openai", _openai)
+    register("azure", _openai)  # Azure OpenAI: deployment URL, api-version, api-key header

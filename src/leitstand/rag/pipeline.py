@@ -36,6 +36,7 @@ from leitstand.trace.recorder import ActiveTrace, Tracer
 if TYPE_CHECKING:
     from leitstand.embeddings.base import Embedder
     from leitstand.guard.injection.classifier import TransformersClassifier
+    from leitstand.llm.router import Router
     from leitstand.prompts import PromptTemplate
 
 STREAM_PIECE_WORDS = 6
@@ -115,6 +116,8 @@ class AnswerService:
         self.embedder = embedder
         """The embedding model, for groundedness: semantic."""
         self.models = ModelPool(config)
+        self.router: Router | None = None
+        """Set by :class:`~leitstand.core.Leitstand`: fallbacks and cascades of the models."""
         self.assembler = ContextAssembler(db, self.settings.assembly)
         self.extractive = ExtractiveAnswerer(
             analyser,

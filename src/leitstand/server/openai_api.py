@@ -19,11 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from leitstand.core import Leitstand
 from leitstand.errors import LeitstandError
 from leitstand.govern.keys import KeyInfo
+from leitstand.govern.usage import Caller
 from leitstand.llm.base import ChatMessage, ChatOptions
+from leitstand.llm.gateway import Outcome
 from leitstand.rag.answer import Answer, SourceRef
 from leitstand.server.errors import ApiError, error_body, from_leitstand_error
 
 TRACE_HEADER = "X-Leitstand-Trace-Id"
+MODEL_HEADER = "X-Leitstand-Model"
+"""The configured model that answered (after routing and fallbacks)."""
 
 
 class ContentPart(BaseModel):
@@ -155,6 +159,9 @@ def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
         body: ChatCompletionRequest, key: KeyInfo | None = require_key
     ) -> JSONResponse | StreamingResponse:
         _check_scope(key, body.model)
+        resolved = ls.answers.resolve(body.model)
+        if resolved.settings.mode == "chat":
+            return _chat_mode(ls, body, resolved, key)
         question, history = _split(body)
         options = _options(body)
         if body.stream:
@@ -197,6 +204,37 @@ def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
         return JSONResponse(payload, headers={TRACE_HEADER: answer.trace_id or ""})
 
     return router
+
+
+def _chat_mode(
+    ls: Leitstand, body: ChatCompletionRequest, resolved: Any, key: KeyInfo | None
+) -> JSONResponse | StreamingResponse:
+    """A chat-mode use case: the conversation goes to the routed model as it is."""
+    if body.n != 1:
+        raise ApiError(400, "n > 1 is not supported", param="n", code="unsupported_value")
+    caller = Caller(key.name, key.team) if key is not None else Caller()
+    raw = body.model_dump(exclude_unset=True)
+    model = body.model if body.model in ls.settings.models else None
+    if body.stream:
+        events = ls.gateway.stream(raw, resolved.name, resolved.settings, caller, model=model)
+        outcome = next(events)
+        assert isinstance(outcome, Outcome)
+        return StreamingResponse(
+            (event for event in events if isinstance(event, str)),
+            media_type="text/event-stream",
+            headers={
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+                TRACE_HEADER: outcome.trace_id,
+                MODEL_HEADER: outcome.model,
+            },
+        )
+    payload, outcome = ls.gateway.complete(
+        raw, resolved.name, resolved.settings, caller, model=model
+    )
+    return JSONResponse(
+        payload, headers={TRACE_HEADER: outcome.trace_id, MODEL_HEADER: outcome.model}
+    )
 
 
 def _chunk(completion_id: str, model: str, delta: dict[str, Any], **extra: Any) -> str:

@@ -63,7 +63,26 @@ def error_json(status: int, message: str = "") -> dict[str, Any]:
     return {"error": {"message": text, "type": kind, "param": None, "code": code}}
 
 
-def completion_json(model: str, text: str, usage: Usage) -> dict[str, Any]:
+def tool_call_json(index: int, name: str, arguments: str) -> dict[str, Any]:
+    return {
+        "id": f"call_{index}_{uuid.uuid4().hex[:8]}",
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+
+
+def completion_json(
+    model: str,
+    text: str,
+    usage: Usage,
+    finish_reason: str = "stop",
+    tool_calls: list[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = [tool_call_json(i, n, a) for i, (n, a) in enumerate(tool_calls)]
+    else:
+        message["content"] = text
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
@@ -73,9 +92,9 @@ def completion_json(model: str, text: str, usage: Usage) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
+                "message": message,
                 "logprobs": None,
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }
         ],
         "usage": usage_json(usage),
@@ -95,7 +114,13 @@ def sse(data: dict[str, Any] | str) -> bytes:
 
 
 def chunk_events(
-    model: str, pieces: list[str], usage: Usage | None, *, finish: bool = True
+    model: str,
+    pieces: list[str],
+    usage: Usage | None,
+    *,
+    finish: bool = True,
+    finish_reason: str = "stop",
+    tool_calls: list[tuple[str, str]] | None = None,
 ) -> Iterator[bytes]:
     """The SSE events of a streamed answer; ``usage`` is sent when the client asked for it."""
     head = {
@@ -114,9 +139,15 @@ def chunk_events(
     yield chunk({"role": "assistant", "content": ""}, None)
     for piece in pieces:
         yield chunk({"content": piece}, None)
+    for index, (name, arguments) in enumerate(tool_calls or []):
+        call = tool_call_json(index, name, "")
+        yield chunk({"tool_calls": [{"index": index, **call}]}, None)
+        half = len(arguments) // 2
+        for part in (arguments[:half], arguments[half:]):
+            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": part}}]}, None)
     if not finish:
         return
-    yield chunk({}, "stop")
+    yield chunk({}, finish_reason)
     if usage is not None:
         yield sse({**head, "choices": [], "usage": usage_json(usage)})
     yield sse("[DONE]")

@@ -46,6 +46,8 @@ class _Reply:
     usage: Usage | None = None
     delay_s: float = 0.0
     chunk_size: int | None = None
+    finish_reason: str = "stop"
+    tool_calls: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,11 @@ class ScriptedChatServer:
         embedding_dim: int = 64,
         host: str = "127.0.0.1",
         port: int = 0,
+        delay_s: float = 0.0,
     ) -> None:
         self.model = model
+        self.delay_s = delay_s
+        """Seconds before the first byte of every unscripted answer."""
         """The model listed by ``GET /v1/models``; chat requests may name any model."""
         self.default: DefaultReply = default or echo_last_user_message
         self.api_key = api_key
@@ -120,6 +125,8 @@ class ScriptedChatServer:
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                # Azure OpenAI's shape: /openai/deployments/<name>/chat/completions
+                Route("/{prefix:path}/chat/completions", self._chat, methods=["POST"]),
             ]
         )
 
@@ -198,13 +205,20 @@ class ScriptedChatServer:
         usage: Usage | None = None,
         delay_s: float = 0,
         chunk_size: int | None = None,
+        finish_reason: str = "stop",
     ) -> None:
         """Queue the next chat reply.
 
         ``usage`` replaces the rough token estimate; ``delay_s`` waits before the first byte;
-        ``chunk_size`` streams that many characters per chunk (default: one word per chunk).
+        ``chunk_size`` streams that many characters per chunk (default: one word per chunk);
+        ``finish_reason`` e.g. ``content_filter`` for a provider that refuses.
         """
-        self._push(_Reply(text, usage, delay_s, chunk_size))
+        self._push(_Reply(text, usage, delay_s, chunk_size, finish_reason))
+
+    def enqueue_tool_calls(self, calls: Sequence[tuple[str, str]], text: str = "") -> None:
+        """Queue a reply that calls tools: (name, arguments as a JSON string) each, with
+        finish_reason ``tool_calls``; streamed, the arguments arrive in several pieces."""
+        self._push(_Reply(text, finish_reason="tool_calls", tool_calls=tuple(calls)))
 
     def enqueue_error(
         self, status: int, message: str = "", retry_after: float | None = None
@@ -275,18 +289,27 @@ class ScriptedChatServer:
         model = str(body.get("model") or self.model)
         if isinstance(step, _BrokenStream):
             return _broken_response(model, step.text_before_break, stream=stream)
-        reply = step or _Reply(self.default(body))
+        reply = step or _Reply(self.default(body), delay_s=self.delay_s)
         if reply.delay_s:
             await self._wait(request, reply.delay_s)
         usage = reply.usage or shapes.estimate_usage(body, reply.text)
+        calls = list(reply.tool_calls)
         if not stream:
-            return JSONResponse(shapes.completion_json(model, reply.text, usage))
+            return JSONResponse(
+                shapes.completion_json(model, reply.text, usage, reply.finish_reason, calls)
+            )
         stream_options = body.get("stream_options")
         include_usage = isinstance(stream_options, dict) and bool(
             stream_options.get("include_usage")
         )
         pieces = shapes.split_text(reply.text, reply.chunk_size)
-        events = shapes.chunk_events(model, pieces, usage if include_usage else None)
+        events = shapes.chunk_events(
+            model,
+            pieces,
+            usage if include_usage else None,
+            finish_reason=reply.finish_reason,
+            tool_calls=calls,
+        )
         return StreamingResponse(
             _aiter(events), media_type="text/event-stream", headers={"cache-control": "no-cache"}
         )

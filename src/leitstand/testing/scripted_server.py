@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         default="scripted-model",
         help="model listed at /v1/models (default: %(default)s)",
     )
+    parser.add_argument(
+        "--delay", type=float, default=0.0, help="seconds before the first byte of each answer"
+    )
     parser.add_argument("--api-key", help="require this key as 'Authorization: Bearer <key>'")
     parser.add_argument(
         "--embedding-dim", type=int, default=64, help="length of /v1/embeddings vectors"
@@ -48,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     server = ScriptedChatServer(
         model=args.model,
         default=constant if reply is not None else None,
+        delay_s=args.delay,
         api_key=args.api_key,
         embedding_dim=args.embedding_dim,
         host=args.host,

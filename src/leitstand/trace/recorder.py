@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from leitstand.store.database import Database
-from leitstand.store.models import Span, Trace
+from leitstand.store.models import Span, Trace, UsageRecord
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,9 @@ class ActiveTrace:
         self.spans: list[SpanRecord] = []
         self._stack: list[SpanRecord] = []
         self.finished = False
+        self.usage: list[dict[str, Any]] = []
+        """Rows for ``usage_records`` (tokens and cost), stored with the trace and also when
+        tracing is off: costs are counted either way."""
 
     def set(self, **attributes: Any) -> None:
         self.attributes.update(attributes)
@@ -147,7 +150,7 @@ class Tracer:
         return ActiveTrace(self, kind, name, attributes)
 
     def submit(self, trace: ActiveTrace) -> None:
-        if not self.enabled:
+        if not self.enabled and not trace.usage:
             return
         with self._lock:
             self._pending += 1
@@ -194,7 +197,11 @@ class Tracer:
         try:
             traces: list[dict[str, Any]] = []
             spans: list[dict[str, Any]] = []
+            usage: list[dict[str, Any]] = []
             for trace in batch:
+                usage.extend(trace.usage)
+                if not self.enabled:
+                    continue
                 traces.append(self._trace_row(trace))
                 spans.extend(
                     {
@@ -211,9 +218,12 @@ class Tracer:
                     for s in trace.spans
                 )
             with self.db.write() as session:
-                session.execute(insert(Trace), traces)
+                if traces:
+                    session.execute(insert(Trace), traces)
                 if spans:
                     session.execute(insert(Span), spans)
+                if usage:
+                    session.execute(insert(UsageRecord), usage)
         except Exception:
             self.dropped += len(batch)
             log.exception("could not store %d trace(s)", len(batch))

@@ -1,0 +1,89 @@
+"""Tokens and cost of one model request, as a row of ``usage_records``.
+
+Tokens come from the provider's ``usage`` when it reports one; otherwise they are estimated
+(:func:`leitstand.llm.router.estimate_tokens`) and the row says so. Cost is tokens times the
+model's prices per 1M tokens (``models.<name>.price_input`` / ``price_output``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from leitstand.config.settings import ModelSettings
+from leitstand.llm.base import Usage
+from leitstand.llm.router import estimate_tokens
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: the API key's name and team (None without authentication)."""
+
+    key: str | None = None
+    team: str | None = None
+
+
+@dataclass(frozen=True)
+class Metered:
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool
+    cost: float
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def cost_of(settings: ModelSettings, prompt_tokens: int, completion_tokens: int) -> float:
+    """Money for the tokens at the model's prices (per 1M tokens)."""
+    return (prompt_tokens * settings.price_input + completion_tokens * settings.price_output) / 1e6
+
+
+def meter(
+    settings: ModelSettings,
+    usage: Usage | None,
+    prompt_texts: Sequence[str],
+    completion: str,
+    chars_per_token: float,
+) -> Metered:
+    """Tokens (reported or estimated) and their cost."""
+    if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
+        prompt, answer, estimated = usage.prompt_tokens, usage.completion_tokens, False
+    else:
+        prompt = estimate_tokens(prompt_texts, chars_per_token)
+        answer = int(len(completion) / chars_per_token) if completion else 0
+        estimated = True
+    return Metered(prompt, answer, estimated, cost_of(settings, prompt, answer))
+
+
+def usage_row(
+    *,
+    trace_id: str | None,
+    use_case: str,
+    caller: Caller,
+    model: str,
+    provider_model: str,
+    metered: Metered,
+    cached: bool = False,
+    status: str = "ok",
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "trace_id": trace_id,
+        "at": now,
+        "day": now.strftime("%Y-%m-%d"),
+        "use_case": use_case,
+        "key_name": caller.key,
+        "team": caller.team,
+        "model": model,
+        "provider_model": provider_model,
+        "prompt_tokens": metered.prompt_tokens,
+        "completion_tokens": metered.completion_tokens,
+        "tokens_estimated": metered.estimated,
+        "cost": metered.cost,
+        "cached": cached,
+        "status": status,
+    }

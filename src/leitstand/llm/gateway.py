@@ -1,0 +1,480 @@
+"""Chat mode: the client's own conversation goes to a model, through leitstand's corridor.
+
+A use case with ``mode: chat`` answers nothing from documents: the request's messages (and
+its ``tools``) are forwarded as they are, after the input guards, the limits and the cache,
+to the model the router picks, with fallbacks. The answer comes back in the provider's own
+shape (``model`` is the use case), passes the output guards and is metered: tokens, cost
+and the trace are recorded for the key, its team and the use case.
+
+Streaming is kept end to end. Tool calls are gathered while streaming and passed on as one
+piece when the answer ends, after the tool policy has seen them whole. A stream that breaks
+after text has gone out ends in an error event, never in a silent, truncated answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from leitstand.config.settings import Settings, UseCaseSettings
+from leitstand.errors import GuardBlockedError, LeitstandError
+from leitstand.govern.usage import Caller, Metered, meter, usage_row
+from leitstand.llm.base import ChatMessage, Usage
+from leitstand.llm.router import Plan, RouteContext, Router, detect_task, estimate_tokens
+from leitstand.trace.recorder import ActiveTrace, SpanRecord, Tracer
+
+if TYPE_CHECKING:
+    from leitstand.guard.request import AnswerWatch, InputCheck, RequestGuard
+
+LEITSTAND_FIELDS = ("footnotes",)
+"""Request fields of leitstand's own, not forwarded."""
+
+
+@dataclass
+class Conversation:
+    """The texts of a request's messages that guards read, and where they sit."""
+
+    question: str
+    question_index: int
+    history: list[ChatMessage]
+    history_index: list[int]
+
+    @classmethod
+    def of(cls, messages: list[dict[str, Any]]) -> Conversation:
+        texts = [
+            (index, str(message.get("role")), _text(message.get("content")))
+            for index, message in enumerate(messages)
+        ]
+        users = [index for index, role, text in texts if role == "user" and text.strip()]
+        if not users:
+            raise LeitstandError(
+                "the request has no user message with text",
+                hint="send at least one message with role 'user' and some content",
+            )
+        last = users[-1]
+        history = [
+            (index, ChatMessage("assistant" if role == "assistant" else "user", text))
+            for index, role, text in texts
+            if index != last and role in ("user", "assistant") and text.strip()
+        ]
+        return cls(
+            question=texts[last][2],
+            question_index=last,
+            history=[message for _, message in history],
+            history_index=[index for index, _ in history],
+        )
+
+    def all_texts(self, messages: list[dict[str, Any]]) -> list[str]:
+        return [_text(message.get("content")) for message in messages]
+
+
+@dataclass
+class Outcome:
+    """What the HTTP layer needs besides the body."""
+
+    trace_id: str
+    model: str
+    cached: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+class ChatGateway:
+    """Runs chat-mode requests: guards, limits, cache, routing, metering, tracing."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tracer: Tracer,
+        router: Router,
+        guard_for: Callable[[str], RequestGuard | None],
+        detect_language: Callable[[str], str],
+    ) -> None:
+        self.detect_language = detect_language
+        self.settings = settings
+        self.tracer = tracer
+        self.router = router
+        self.guard_for = guard_for
+
+    # -- the corridor ---------------------------------------------------------------
+
+    def _begin(
+        self,
+        body: dict[str, Any],
+        use_case: str,
+        settings: UseCaseSettings,
+        caller: Caller,
+        model: str | None,
+    ) -> tuple[ActiveTrace, dict[str, Any], Plan, AnswerWatch | None, InputCheck | None, int]:
+        trace = self.tracer.start("request", "chat")
+        trace.use_case = use_case
+        try:
+            messages = body.get("messages")
+            if not isinstance(messages, list) or not messages:
+                raise LeitstandError(
+                    "messages must be a non-empty list", hint="send the conversation"
+                )
+            conversation = Conversation.of(messages)
+            trace.input = conversation.question
+            guard = self.guard_for(use_case)
+            check = self._guard_input(guard, conversation, trace)
+            forwarded = {k: v for k, v in body.items() if k not in LEITSTAND_FIELDS}
+            if check is not None and check.action in ("pseudonymise", "redact"):
+                forwarded["messages"] = _replaced(messages, conversation, check)
+            texts = conversation.all_texts(messages)
+            tokens = estimate_tokens(texts, self.settings.gateway.chars_per_token)
+            context = RouteContext(
+                input_tokens=tokens,
+                language=(
+                    self.detect_language(conversation.question)
+                    if any(rule.languages for rule in settings.routes)
+                    else None
+                ),
+                team=caller.team,
+                task=detect_task(conversation.question),
+            )
+            plan = self.router.plan(settings, context, first=model)
+            trace.set(route={"task": context.task, "input_tokens": tokens, "rule": plan.rule})
+            watch = guard.watch(check) if guard is not None else None
+            return trace, forwarded, plan, watch, check, tokens
+        except BaseException as exc:
+            trace.finish(error=exc)
+            raise
+
+    @staticmethod
+    def _guard_input(
+        guard: RequestGuard | None, conversation: Conversation, trace: ActiveTrace
+    ) -> InputCheck | None:
+        if guard is None:
+            return None
+        with trace.span("guard_input") as span:
+            try:
+                check = guard.check_input(conversation.question, conversation.history)
+            except GuardBlockedError as exc:
+                span.set(action="block", reasons=exc.reason.split(","))
+                raise
+            span.set(**check.trace_attributes())
+        if check.action == "escalate":
+            _escalate(trace, check.reasons)
+        return check
+
+    def complete(
+        self,
+        body: dict[str, Any],
+        use_case: str,
+        settings: UseCaseSettings,
+        caller: Caller,
+        *,
+        model: str | None = None,
+    ) -> tuple[dict[str, Any], Outcome]:
+        """A whole answer in the provider's shape; ``model`` skips the routing rules."""
+        trace, forwarded, plan, watch, check, _ = self._begin(
+            body, use_case, settings, caller, model
+        )
+        try:
+            with trace.span("generate") as span:
+                name, result = self.router.complete(plan, forwarded)
+                span.set(model=name, attempts=[a.as_dict() for a in plan.attempts])
+            payload = result.raw
+            message = _first_message(payload) or {}
+            text = message.get("content")
+            if isinstance(text, str) and watch is not None:
+                text = message["content"] = watch.final(text)
+            trace.model = name
+            trace.output = text if isinstance(text, str) else None
+            metered = self._meter(name, result.usage, forwarded, text or "")
+            self._record(trace, use_case, caller, name, metered)
+            payload["model"] = use_case
+            payload["leitstand"] = self._summary(trace, use_case, name, plan, metered)
+            if check is not None and check.action != "allow":
+                payload["leitstand"]["guard"] = check.action
+        except BaseException as exc:
+            trace.finish(error=exc)
+            raise
+        trace.finish()
+        return payload, Outcome(trace.id, name)
+
+    def stream(
+        self,
+        body: dict[str, Any],
+        use_case: str,
+        settings: UseCaseSettings,
+        caller: Caller,
+        *,
+        model: str | None = None,
+    ) -> Iterator[str | Outcome]:
+        """Server-sent events. The first item is an :class:`Outcome`, produced once the
+        chosen model's stream has started (errors before that raise, for a proper status);
+        then ``data:`` lines as strings."""
+        trace, forwarded, plan, watch, _, _ = self._begin(body, use_case, settings, caller, model)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        chosen: list[str] = []
+        span = trace.open_span("generate")
+        try:
+            chunks = self.router.stream(plan, forwarded, chosen)
+            first = next(chunks, None)
+        except BaseException as exc:
+            span.fail(exc)
+            trace.finish(error=exc)
+            raise
+        name = chosen[-1] if chosen else settings.model
+        yield Outcome(trace.id, name)
+        reply = _StreamedReply(use_case, watch, span)
+        try:
+            if first is not None:
+                yield from reply.take(first)
+            for chunk in chunks:
+                yield from reply.take(chunk)
+            yield from reply.close()
+            text = reply.text()
+            trace.model = name
+            trace.output = text
+            metered = self._meter(name, reply.usage, forwarded, text)
+            self._record(trace, use_case, caller, name, metered)
+            closing = _finish_chunk(reply.last, use_case, reply.finish_reason or "stop")
+            closing["leitstand"] = self._summary(trace, use_case, name, plan, metered)
+            yield _sse(closing)
+            if include_usage:
+                yield _sse(_usage_chunk(reply.last, use_case, metered))
+            yield "data: [DONE]\n\n"
+        except GeneratorExit:
+            trace.finish(status="cancelled")
+            raise
+        except Exception as exc:  # the client must learn that the answer is incomplete
+            span.fail(exc)
+            trace.finish(error=exc)
+            yield _error_event(exc)
+            return
+        finally:
+            span.set(model=name, attempts=[a.as_dict() for a in plan.attempts])
+            trace.close_span(span)
+        trace.finish()
+
+    def _summary(
+        self, trace: ActiveTrace, use_case: str, name: str, plan: Plan, metered: Metered
+    ) -> dict[str, Any]:
+        """The ``leitstand`` field of an answer."""
+        return {
+            "trace_id": trace.id,
+            "use_case": use_case,
+            "model": name,
+            "attempts": [a.as_dict() for a in plan.attempts],
+            "cost": round(metered.cost, 8),
+            "currency": self.settings.gateway.currency,
+        }
+
+    # -- metering -------------------------------------------------------------------
+
+    def _meter(
+        self, name: str, usage: Usage | None, body: dict[str, Any], completion: str
+    ) -> Metered:
+        texts = [_text(m.get("content")) for m in body.get("messages") or []]
+        return meter(
+            self.settings.models[name],
+            usage,
+            texts,
+            completion,
+            self.settings.gateway.chars_per_token,
+        )
+
+    def _record(
+        self, trace: ActiveTrace, use_case: str, caller: Caller, name: str, metered: Metered
+    ) -> None:
+        trace.set(
+            tokens={
+                "prompt": metered.prompt_tokens,
+                "completion": metered.completion_tokens,
+                "estimated": metered.estimated,
+            },
+            cost=round(metered.cost, 8),
+        )
+        trace.usage.append(
+            usage_row(
+                trace_id=trace.id,
+                use_case=use_case,
+                caller=caller,
+                model=name,
+                provider_model=self.settings.models[name].model,
+                metered=metered,
+            )
+        )
+
+
+class _StreamedReply:
+    """A streamed answer passing through: text is shown as the watch allows, tool calls are
+    gathered whole, usage and the finish reason are kept for the end."""
+
+    def __init__(self, use_case: str, watch: AnswerWatch | None, span: SpanRecord) -> None:
+        self.use_case = use_case
+        self.watch = watch
+        self.span = span
+        self.started = time.perf_counter()
+        self.pieces: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.last: dict[str, Any] = {}
+
+    def take(self, chunk: dict[str, Any]) -> Iterator[str]:
+        self.last = chunk
+        if chunk.get("usage"):
+            self.usage = _usage(chunk["usage"])
+        choices = chunk.get("choices") or []
+        if not choices:
+            return  # the usage-only chunk: sent at the end when the client asked for it
+        choice = choices[0]
+        delta = choice.get("delta") or {}
+        self.finish_reason = choice.get("finish_reason") or self.finish_reason
+        if delta.get("tool_calls"):
+            _gather(self.tool_calls, delta["tool_calls"])
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            if not self.pieces:
+                elapsed = (time.perf_counter() - self.started) * 1000
+                self.span.set(first_token_ms=round(elapsed, 2))
+            self.pieces.append(content)
+            shown = self.watch.feed(content) if self.watch is not None else content
+            if shown:
+                yield _sse(_content_chunk(chunk, self.use_case, shown))
+        elif not delta.get("tool_calls") and not choice.get("finish_reason"):
+            yield _sse({**chunk, "model": self.use_case})  # the role and other openings
+
+    def close(self) -> Iterator[str]:
+        rest = self.watch.flush() if self.watch is not None else ""
+        if rest:
+            yield _sse(_content_chunk(self.last, self.use_case, rest))
+        if self.tool_calls:
+            calls = [self.tool_calls[index] for index in sorted(self.tool_calls)]
+            yield _sse(_tool_chunk(self.last, self.use_case, calls))
+
+    def text(self) -> str:
+        text = "".join(self.pieces)
+        return self.watch.final(text) if self.watch is not None else text
+
+
+# -- pieces ---------------------------------------------------------------------------
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(part.get("text") or "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def _replaced(
+    messages: list[dict[str, Any]], conversation: Conversation, check: InputCheck
+) -> list[dict[str, Any]]:
+    """The messages with personal data pseudonymised or redacted as the policy says."""
+    question, history = check.for_model(conversation.question, conversation.history)
+    out = [dict(message) for message in messages]
+    out[conversation.question_index]["content"] = question
+    for index, message in zip(conversation.history_index, history, strict=True):
+        out[index]["content"] = message.content
+    return out
+
+
+def _first_message(payload: dict[str, Any]) -> dict[str, Any] | None:
+    choices = payload.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        message = choices[0].get("message")
+        return message if isinstance(message, dict) else None
+    return None
+
+
+def _usage(value: Any) -> Usage | None:
+    if not isinstance(value, dict):
+        return None
+    prompt, completion = value.get("prompt_tokens"), value.get("completion_tokens")
+    return Usage(
+        prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0
+    )
+
+
+def _gather(calls: dict[int, dict[str, Any]], deltas: list[dict[str, Any]]) -> None:
+    """Adds streamed pieces of tool calls up, by their index."""
+    for delta in deltas:
+        index = int(delta.get("index", 0))
+        call = calls.setdefault(
+            index, {"index": index, "id": None, "type": "function", "function": {}}
+        )
+        if delta.get("id"):
+            call["id"] = delta["id"]
+        function = delta.get("function") or {}
+        if function.get("name"):
+            call["function"]["name"] = call["function"].get("name", "") + function["name"]
+        if function.get("arguments"):
+            call["function"]["arguments"] = (
+                call["function"].get("arguments", "") + function["arguments"]
+            )
+
+
+def _base(chunk: dict[str, Any], use_case: str) -> dict[str, Any]:
+    return {
+        "id": chunk.get("id") or "chatcmpl-leitstand",
+        "object": "chat.completion.chunk",
+        "created": chunk.get("created") or int(time.time()),
+        "model": use_case,
+    }
+
+
+def _content_chunk(chunk: dict[str, Any], use_case: str, text: str) -> dict[str, Any]:
+    return {
+        **_base(chunk, use_case),
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+    }
+
+
+def _tool_chunk(
+    chunk: dict[str, Any], use_case: str, calls: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        **_base(chunk, use_case),
+        "choices": [{"index": 0, "delta": {"tool_calls": calls}, "finish_reason": None}],
+    }
+
+
+def _finish_chunk(chunk: dict[str, Any], use_case: str, reason: str) -> dict[str, Any]:
+    return {
+        **_base(chunk, use_case),
+        "choices": [{"index": 0, "delta": {}, "finish_reason": reason}],
+    }
+
+
+def _usage_chunk(chunk: dict[str, Any], use_case: str, metered: Metered) -> dict[str, Any]:
+    return {
+        **_base(chunk, use_case),
+        "choices": [],
+        "usage": {
+            "prompt_tokens": metered.prompt_tokens,
+            "completion_tokens": metered.completion_tokens,
+            "total_tokens": metered.tokens,
+        },
+    }
+
+
+def _sse(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _error_event(exc: BaseException) -> str:
+    from leitstand.server.errors import error_body, from_leitstand_error
+
+    if isinstance(exc, LeitstandError):
+        error = from_leitstand_error(exc)
+        body = error_body(error.message, error.type, error.code)
+    else:
+        body = error_body(f"internal error: {type(exc).__name__}", "server_error", "internal_error")
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+def _escalate(trace: ActiveTrace, reasons: list[str]) -> None:
+    earlier = trace.attributes.get("escalation") or []
+    trace.set(escalated=True, escalation=[*earlier, *reasons])
