@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import Annotated
 
 import typer
 
 from leitstand.cli._common import console, fail, handle_errors, open_leitstand
+from leitstand.config.loading import CONFIG_ENV
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +29,15 @@ def _is_loopback(host: str) -> bool:
 def serve(
     host: Annotated[str | None, typer.Option("--host", help="Default: server.host.")] = None,
     port: Annotated[int | None, typer.Option("--port", "-p", help="Default: server.port.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            help="Worker processes; limits, budgets and caches are shared through the database.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve /v1/chat/completions, /v1/models, /healthz, /readyz and the web page at /."""
     import uvicorn
@@ -51,6 +62,23 @@ def serve(
             highlight=False,
         )
     console.print(f"leitstand serving on http://{host}:{port}  (web page at /, API at /v1)")
+    if workers > 1:
+        # Each worker opens its own instance from the same configuration.
+        config = ls.config.path
+        ls.close()
+        if config is not None:
+            os.environ[CONFIG_ENV] = str(config.resolve())
+        console.print(f"{workers} worker processes")
+        uvicorn.run(
+            "leitstand.server.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=ls.settings.log_level,
+            access_log=ls.settings.log_level == "debug",
+        )
+        return
     app = create_app(ls)
     uvicorn.run(
         app,

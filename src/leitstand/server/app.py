@@ -25,8 +25,9 @@ from leitstand.text.language import warm_up
 PASSAGE_CONTEXT_CHARS = 400
 
 
-def create_app(ls: Leitstand) -> FastAPI:
-    """The ASGI app serving ``ls``; closing the app closes nothing (the caller owns ``ls``)."""
+def create_app(ls: Leitstand, *, close_on_shutdown: bool = False) -> FastAPI:
+    """The ASGI app serving ``ls``; closing the app closes ``ls`` only when told to (by
+    default the caller owns it)."""
 
     def warm() -> None:
         warm_up(ls.settings.languages)
@@ -37,6 +38,8 @@ def create_app(ls: Leitstand) -> FastAPI:
         threading.Thread(target=warm, name="leitstand-warm-up", daemon=True).start()
         yield
         ls.tracer.flush()
+        if close_on_shutdown:
+            ls.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -88,3 +91,9 @@ def create_app(ls: Leitstand) -> FastAPI:
         return FileResponse(str(web.joinpath("index.html")), media_type="text/html")
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process (``leitstand serve --workers N``): leitstand opened from
+    ``$LEITSTAND_CONFIG`` (or ./leitstand.yaml), closed when the worker stops."""
+    return create_app(Leitstand.open(), close_on_shutdown=True)
