@@ -24,6 +24,7 @@ from leitstand.config.loading import Config, load_config
 from leitstand.config.settings import RetrievalProfile
 from leitstand.errors import ConfigError, NotFoundError
 from leitstand.govern.keys import KeyStore
+from leitstand.govern.usage import Caller
 from leitstand.llm.base import ChatMessage, ChatOptions
 from leitstand.llm.gateway import ChatGateway
 from leitstand.llm.router import Router
@@ -313,9 +314,13 @@ class Leitstand:
         use_case: str | None = None,
         history: Sequence[ChatMessage] = (),
         options: ChatOptions | None = None,
+        caller: Caller | None = None,
     ) -> Answer:
-        """Answer a question from the documents, with numbered sources."""
-        return self.answers.ask(question, use_case=use_case, history=history, options=options)
+        """Answer a question from the documents, with numbered sources; ``caller`` (the API
+        key's name and team) is what costs and limits are counted for."""
+        return self.answers.ask(
+            question, use_case=use_case, history=history, options=options, caller=caller
+        )
 
     def ask_stream(
         self,
@@ -324,9 +329,12 @@ class Leitstand:
         use_case: str | None = None,
         history: Sequence[ChatMessage] = (),
         options: ChatOptions | None = None,
+        caller: Caller | None = None,
     ) -> Iterator[StreamEvent]:
         """Answer piece by piece: a ``sources`` event, ``delta`` events, then ``done``."""
-        return self.answers.stream(question, use_case=use_case, history=history, options=options)
+        return self.answers.stream(
+            question, use_case=use_case, history=history, options=options, caller=caller
+        )
 
     def chunk(self, chunk_id: int) -> Hit:
         """One passage by id, e.g. to show the exact text a citation points at."""

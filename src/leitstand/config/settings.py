@@ -745,6 +745,14 @@ class Settings(_Section):
                         f"use case {name!r} names the model {used!r} (routes, fallbacks or "
                         f"cascade), which is not configured; models: {known}"
                     )
+            cascade = use_case.cascade
+            if use_case.mode == "chat" and cascade and cascade.check == "groundedness":
+                raise ValueError(
+                    f"use case {name!r}: a cascade in chat mode cannot check groundedness "
+                    "(there are no sources); use check: verify or judge"
+                )
+            if cascade is not None and cascade.check == "judge" and not cascade.judge:
+                raise ValueError(f"use case {name!r}: cascade.check judge needs cascade.judge")
             if use_case.mode == "chat" and use_case.model == EXTRACTIVE:
                 raise ValueError(
                     f"use case {name!r}: mode chat needs a model (the extractive answerer "

@@ -25,7 +25,7 @@ from typing import Any
 
 from leitstand.config.settings import GatewaySettings, ModelSettings, UseCaseSettings
 from leitstand.errors import ModelError
-from leitstand.llm.base import ChatModel, ChatResult
+from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, ChatResult
 
 Task = str
 """code, translate, summarise, extract or question."""
@@ -255,11 +255,70 @@ class Router:
             return
         raise ModelError("no model could be tried")
 
+    def answer(
+        self,
+        plan: Plan,
+        messages: list[ChatMessage],
+        options_for: Callable[[str], ChatOptions],
+    ) -> tuple[str, ChatResult]:
+        """A whole answer to leitstand's own prompt, falling back along the plan."""
+        chosen: list[str] = []
+        pieces: list[str] = []
+        usage = None
+        finish = None
+        for delta in self.deltas(plan, messages, options_for, chosen):
+            pieces.append(delta.content)
+            usage = delta.usage or usage
+            finish = delta.finish_reason or finish
+        name = chosen[-1]
+        return name, ChatResult("".join(pieces), name, usage, finish)
+
+    def deltas(
+        self,
+        plan: Plan,
+        messages: list[ChatMessage],
+        options_for: Callable[[str], ChatOptions],
+        chosen: list[str],
+    ) -> Iterator[ChatDelta]:
+        """Like :meth:`stream`, for leitstand's own prompts (rag mode): the pieces of the first
+        model that answers; a model that fails before its first piece of text is replaced."""
+        for name, last in self._candidates(plan):
+            model = self.get_model(name)
+            started = time.perf_counter()
+            chosen.append(name)
+            sent = False
+            try:
+                for delta in _deltas(model, messages, options_for(name)):
+                    if delta.finish_reason == "content_filter" and not sent and not last:
+                        raise ModelError(f"model '{name}' refused", content_filter=True)
+                    sent = sent or bool(delta.content)
+                    yield delta
+            except ModelError as exc:
+                self._failed(plan, name, exc, started)
+                if last or sent or not should_fall_back(exc):
+                    raise
+                chosen.pop()
+                continue
+            self.breaker.success(self.provider(name))
+            plan.attempts.append(Attempt(name, "ok", _ms(started)))
+            return
+        raise ModelError("no model could be tried")
+
     def _failed(self, plan: Plan, name: str, error: ModelError, started: float) -> None:
         if should_fall_back(error) and not error.content_filter:
             self.breaker.failure(self.provider(name))
         reason = "content_filter" if error.content_filter else error.message[:200]
         plan.attempts.append(Attempt(name, reason, _ms(started)))
+
+
+def _deltas(
+    model: ChatModel, messages: list[ChatMessage], options: ChatOptions
+) -> Iterator[ChatDelta]:
+    if model.can_stream:
+        yield from model.stream(messages, options)
+        return
+    result = model.complete(messages, options)
+    yield ChatDelta(content=result.content, finish_reason=result.finish_reason, usage=result.usage)
 
 
 def _ms(started: float) -> float:

@@ -12,17 +12,20 @@ needed) or a chat model configured in ``models`` and selected by the use case.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from leitstand.config.loading import Config
-from leitstand.config.settings import EXTRACTIVE, UseCaseSettings
+from leitstand.config.settings import EXTRACTIVE, CascadeSettings, UseCaseSettings
 from leitstand.errors import GuardBlockedError, UnknownUseCaseError
+from leitstand.govern.usage import Caller, meter, usage_row
 from leitstand.guard.grounded import Groundedness, GroundednessChecker, ModelJudge
-from leitstand.guard.request import InputCheck, RequestGuard
+from leitstand.guard.request import AnswerWatch, InputCheck, RequestGuard
 from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, Usage
+from leitstand.llm.cascade import CascadeDecision, score_by_model
+from leitstand.llm.router import RouteContext, detect_task, estimate_tokens
 from leitstand.rag.answer import NO_ANSWER, Answer, SourceRef, cited_numbers, localised
 from leitstand.rag.assembly import ContextAssembler, Passage
 from leitstand.rag.extractive import ExtractiveAnswerer
@@ -218,9 +221,13 @@ class AnswerService:
         use_case: str | None = None,
         history: Sequence[ChatMessage] = (),
         options: ChatOptions | None = None,
+        caller: Caller | None = None,
     ) -> Answer:
         answer: Answer | None = None
-        for event in self.stream(question, use_case=use_case, history=history, options=options):
+        events = self.stream(
+            question, use_case=use_case, history=history, options=options, caller=caller
+        )
+        for event in events:
             if event.kind == "done":
                 answer = event.answer
         assert answer is not None
@@ -233,6 +240,7 @@ class AnswerService:
         use_case: str | None = None,
         history: Sequence[ChatMessage] = (),
         options: ChatOptions | None = None,
+        caller: Caller | None = None,
     ) -> Iterator[StreamEvent]:
         """Answer a question piece by piece; the trace is finished when the stream ends."""
         trace, resolved = self._start(question, use_case)
@@ -243,7 +251,15 @@ class AnswerService:
                 yield from self._extractive(question, language, hits, resolved, trace)
             else:
                 yield from self._generate(
-                    question, language, hits, resolved, history, options, trace, check
+                    question,
+                    language,
+                    hits,
+                    resolved,
+                    history,
+                    options,
+                    trace,
+                    check,
+                    caller or Caller(),
                 )
         except GeneratorExit:
             trace.finish(status="cancelled")
@@ -436,14 +452,88 @@ class AnswerService:
         options: ChatOptions | None,
         trace: ActiveTrace,
         check: InputCheck | None = None,
+        caller: Caller | None = None,
     ) -> Iterator[StreamEvent]:
-        from leitstand.prompts import LANGUAGE_NAMES
-
+        caller = caller or Caller()
         numbered = [SourceRef(number, hit) for number, hit in enumerate(hits, start=1)]
         # What the model sees: PII pseudonymised or redacted as the policy says.
         asked, history = check.for_model(question, history) if check else (question, history)
         guard = self.guard(use_case.name)
         watch = guard.watch(check) if guard is not None else None
+        messages, prompt_hash = self._prompt(
+            asked, numbered, language, use_case, history, guard, watch, trace
+        )
+        trace.prompt_hash = prompt_hash
+        yield StreamEvent("sources", sources=numbered, trace_id=trace.id)
+        pieces: list[str] = []
+        usage: Usage | None = None
+        with trace.span("generate") as span:
+            chosen: list[str] = []
+            first_token_ms: float | None = None
+            deltas = self._model_deltas(
+                question, messages, numbered, language, use_case, options, caller, trace, chosen
+            )
+            for delta in deltas:
+                if delta.content:
+                    if first_token_ms is None:
+                        first_token_ms = span.elapsed_ms()
+                    pieces.append(delta.content)
+                    shown = watch.feed(delta.content) if watch is not None else delta.content
+                    if shown:
+                        yield StreamEvent("delta", text=shown)
+                if delta.usage is not None:
+                    usage = delta.usage
+            if watch is not None and (rest := watch.flush()):
+                yield StreamEvent("delta", text=rest)
+            name = chosen[-1]
+            span.set(
+                model=name,
+                provider_model=self.settings.models[name].model,
+                first_token_ms=first_token_ms,
+            )
+            if usage is not None:
+                span.set(
+                    prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+                )
+        trace.model = name
+        text = "".join(pieces)
+        if watch is not None:
+            text = watch.final(text)
+        if guard is not None:
+            self._guard_output(guard, text, question, history, hits, trace)
+        grounded = self._check_grounded(text, question, language, numbered, use_case.name, trace)
+        cited = [n for n in cited_numbers(text) if 1 <= n <= len(numbered)]
+        sources = [numbered[n - 1] for n in cited] if cited else numbered
+        answer = Answer(
+            text=text,
+            sources=sources,
+            question=question,
+            language=language,
+            use_case=use_case.name,
+            model=name,
+            trace_id=trace.id,
+            prompt_hash=prompt_hash,
+            usage=usage,
+            groundedness=grounded,
+        )
+        trace.output = text
+        trace.set(sources=len(sources), cited=cited)
+        yield StreamEvent("done", answer=answer)
+
+    def _prompt(
+        self,
+        asked: str,
+        numbered: list[SourceRef],
+        language: str,
+        use_case: ResolvedUseCase,
+        history: Sequence[ChatMessage],
+        guard: RequestGuard | None,
+        watch: AnswerWatch | None,
+        trace: ActiveTrace,
+    ) -> tuple[list[ChatMessage], str]:
+        """The messages of the use case's prompt template, and the template's hash."""
+        from leitstand.prompts import LANGUAGE_NAMES
+
         with trace.span("prompt") as span:
             template, prompt_hash = self._template(use_case)
             messages = template.render(
@@ -459,66 +549,143 @@ class AnswerService:
             if watch is not None and watch.canary is not None:
                 messages = _with_system_note(messages, watch.system_note())
             span.set(prompt_hash=prompt_hash, messages=len(messages))
-        trace.prompt_hash = prompt_hash
-        yield StreamEvent("sources", sources=numbered, trace_id=trace.id)
-        model = self.models.get(use_case.model)
-        settings = self.settings.models[use_case.model]
-        merged = _merge_options(options, settings.temperature, settings.max_tokens)
+        return messages, prompt_hash
+
+    def _options_for(self, options: ChatOptions | None) -> Callable[[str], ChatOptions]:
+        def options_for(name: str) -> ChatOptions:
+            settings = self.settings.models[name]
+            return _merge_options(options, settings.temperature, settings.max_tokens)
+
+        return options_for
+
+    def _model_deltas(
+        self,
+        question: str,
+        messages: list[ChatMessage],
+        numbered: list[SourceRef],
+        language: str,
+        use_case: ResolvedUseCase,
+        options: ChatOptions | None,
+        caller: Caller,
+        trace: ActiveTrace,
+        chosen: list[str],
+    ) -> Iterator[ChatDelta]:
+        """The answer's pieces: from the routed model with its fallbacks, or from a cascade."""
+        router = self._router()
+        options_for = self._options_for(options)
+        explicit = use_case.model != use_case.settings.model
+        cascade = use_case.settings.cascade
+        if cascade is not None and not explicit:
+            small = router.plan(use_case.settings, RouteContext(0), first=cascade.small)
+            small.models = small.models[:1]  # the cascade's own large model is its fallback
+            with trace.span("cascade", small=cascade.small, check=cascade.check) as span:
+                name, result = router.answer(small, messages, options_for)
+                self._meter(
+                    trace, use_case.name, caller, name, result.usage, messages, result.content
+                )
+                decision = self._cascade_check(
+                    cascade, question, result.content, numbered, language, use_case, caller, trace
+                )
+                span.set(**decision.as_dict())
+            trace.set(cascade=decision.as_dict())
+            if decision.kept:
+                chosen.append(name)
+                yield ChatDelta(content=result.content, finish_reason="stop")
+                return
+            plan = router.plan(use_case.settings, RouteContext(0), first=cascade.large)
+        else:
+            tokens = estimate_tokens(
+                [m.content for m in messages], self.settings.gateway.chars_per_token
+            )
+            context = RouteContext(
+                tokens,
+                language,
+                caller.team,
+                detect_task(question) if use_case.settings.routes else "question",
+            )
+            plan = router.plan(
+                use_case.settings, context, first=use_case.model if explicit else None
+            )
         pieces: list[str] = []
         usage: Usage | None = None
-        with trace.span("generate", model=use_case.model, provider_model=model.model_id) as span:
-            first_token_ms: float | None = None
-            for delta in self._deltas(model, messages, merged):
-                if delta.content:
-                    if first_token_ms is None:
-                        first_token_ms = span.elapsed_ms()
-                    pieces.append(delta.content)
-                    shown = watch.feed(delta.content) if watch is not None else delta.content
-                    if shown:
-                        yield StreamEvent("delta", text=shown)
-                if delta.usage is not None:
-                    usage = delta.usage
-            if watch is not None and (rest := watch.flush()):
-                yield StreamEvent("delta", text=rest)
-            span.set(first_token_ms=first_token_ms)
-            if usage is not None:
-                span.set(
-                    prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
-                )
-        text = "".join(pieces)
-        if watch is not None:
-            text = watch.final(text)
-        if guard is not None:
-            self._guard_output(guard, text, question, history, hits, trace)
-        grounded = self._check_grounded(text, question, language, numbered, use_case.name, trace)
-        cited = [n for n in cited_numbers(text) if 1 <= n <= len(numbered)]
-        sources = [numbered[n - 1] for n in cited] if cited else numbered
-        answer = Answer(
-            text=text,
-            sources=sources,
-            question=question,
-            language=language,
-            use_case=use_case.name,
-            model=use_case.model,
-            trace_id=trace.id,
-            prompt_hash=prompt_hash,
-            usage=usage,
-            groundedness=grounded,
-        )
-        trace.output = text
-        trace.set(sources=len(sources), cited=cited)
-        yield StreamEvent("done", answer=answer)
+        try:
+            for delta in router.deltas(plan, messages, options_for, chosen):
+                pieces.append(delta.content)
+                usage = delta.usage or usage
+                yield delta
+        finally:
+            trace.set(attempts=[a.as_dict() for a in plan.attempts])
+        self._meter(trace, use_case.name, caller, chosen[-1], usage, messages, "".join(pieces))
 
-    @staticmethod
-    def _deltas(
-        model: ChatModel, messages: list[ChatMessage], options: ChatOptions
-    ) -> Iterator[ChatDelta]:
-        if model.can_stream:
-            yield from model.stream(messages, options)
-            return
-        result = model.complete(messages, options)
-        yield ChatDelta(
-            content=result.content, finish_reason=result.finish_reason, usage=result.usage
+    def _cascade_check(
+        self,
+        cascade: CascadeSettings,
+        question: str,
+        answer: str,
+        numbered: list[SourceRef],
+        language: str,
+        use_case: ResolvedUseCase,
+        caller: Caller,
+        trace: ActiveTrace,
+    ) -> CascadeDecision:
+        score: float | None
+        if cascade.check == "groundedness":
+            checker = self.grounder(use_case.name) or GroundednessChecker(self.analyser)
+            report = checker.check(
+                answer,
+                {source.number: source.text for source in numbered},
+                question=question,
+                language=language,
+                terms={
+                    source.number: source.hit.analysed
+                    for source in numbered
+                    if isinstance(source.hit, Passage) and source.hit.analysed
+                },
+            )
+            score = report.score
+        else:
+            judge = cascade.judge if cascade.check == "judge" and cascade.judge else cascade.small
+            score, reply, prompt = score_by_model(self.models.get(judge), question, answer)
+            self._meter(trace, use_case.name, caller, judge, reply.usage, prompt, reply.content)
+        kept = score is not None and score >= cascade.threshold
+        return CascadeDecision(cascade.check, score, cascade.threshold, kept)
+
+    def _router(self) -> Router:
+        if self.router is None:  # an AnswerService used without Leitstand (tests)
+            from leitstand.llm.router import Router
+
+            self.router = Router(self.settings.models, self.models.get, self.settings.gateway)
+        return self.router
+
+    def _meter(
+        self,
+        trace: ActiveTrace,
+        use_case: str,
+        caller: Caller,
+        name: str,
+        usage: Usage | None,
+        messages: Sequence[ChatMessage],
+        text: str,
+    ) -> None:
+        """Tokens and cost of one model call, stored with the trace."""
+        metered = meter(
+            self.settings.models[name],
+            usage,
+            [m.content for m in messages],
+            text,
+            self.settings.gateway.chars_per_token,
+        )
+        cost = (trace.attributes.get("cost") or 0.0) + metered.cost
+        trace.set(cost=round(cost, 8))
+        trace.usage.append(
+            usage_row(
+                trace_id=trace.id,
+                use_case=use_case,
+                caller=caller,
+                model=name,
+                provider_model=self.settings.models[name].model,
+                metered=metered,
+            )
         )
 
     def close(self) -> None:

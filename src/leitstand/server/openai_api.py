@@ -164,9 +164,12 @@ def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
             return _chat_mode(ls, body, resolved, key)
         question, history = _split(body)
         options = _options(body)
+        caller = Caller(key.name, key.team) if key is not None else Caller()
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            events = ls.ask_stream(question, use_case=body.model, history=history, options=options)
+            events = ls.ask_stream(
+                question, use_case=body.model, history=history, options=options, caller=caller
+            )
             first = next(events)  # retrieval ran; unknown use cases fail here with a status
             return StreamingResponse(
                 _sse(body.model, first, events, include_usage, body.footnotes),
@@ -177,7 +180,9 @@ def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
                     TRACE_HEADER: first.trace_id or "",
                 },
             )
-        answer = ls.ask(question, use_case=body.model, history=history, options=options)
+        answer = ls.ask(
+            question, use_case=body.model, history=history, options=options, caller=caller
+        )
         content = answer.text_with_footnotes() if body.footnotes else answer.text
         payload = {
             "id": f"chatcmpl-{answer.trace_id}",
