@@ -92,6 +92,8 @@ def server(
         "    routes:\n      - {model: large, tasks: [code]}\n"
         "  ohne-ersatz:\n    mode: chat\n    model: small\n"
         "  wackelig:\n    mode: chat\n    model: fragile\n    fallbacks: [large]\n"
+        "  sparsam:\n    mode: chat\n    model: small\n"
+        "    cascade: {small: small, large: large, check: judge, judge: large, threshold: 0.7}\n"
         "default_use_case: assistent\n"
         "guard:\n  canary: false\n",
         encoding="utf-8",
@@ -370,3 +372,33 @@ def test_unknown_use_case(client: openai.OpenAI) -> None:
         client.chat.completions.create(
             model="gibt-es-nicht", messages=[{"role": "user", "content": "Hallo"}]
         )
+
+
+@pytest.mark.parametrize(("score", "answered_by"), [("0.9", "small"), ("0.3", "large")])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_cascade_keeps_the_small_answer_only_when_the_judge_agrees(
+    client: openai.OpenAI,
+    primary: ScriptedChatServer,
+    backup: ScriptedChatServer,
+    score: str,
+    answered_by: str,
+    stream: bool,
+) -> None:
+    primary.enqueue("Kleine Antwort")
+    backup.enqueue(score)  # the judge
+    backup.enqueue("Große Antwort")
+    messages: list[Any] = [{"role": "user", "content": "Was ist ein Leitstand?"}]
+    if stream:
+        chunks = list(
+            client.chat.completions.create(model="sparsam", messages=messages, stream=True)
+        )
+        content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        extra = next(c for c in chunks if c.choices and c.choices[0].finish_reason).model_extra
+    else:
+        completion = client.chat.completions.create(model="sparsam", messages=messages)
+        content = completion.choices[0].message.content or ""
+        extra = completion.model_extra
+    assert content == ("Kleine Antwort" if answered_by == "small" else "Große Antwort")
+    assert (extra or {})["leitstand"]["model"] == answered_by
+    judged = backup.requests[0].body["messages"][-1]["content"]
+    assert "Was ist ein Leitstand?" in judged and "Kleine Antwort" in judged

@@ -631,6 +631,30 @@ class UseCaseSettings(_Section):
     cache: CacheSettings = Field(default_factory=CacheSettings, description="Answer caches.")
     tools: ToolSettings = Field(default_factory=ToolSettings, description="Tool calls (chat mode).")
 
+    def check_models(self, name: str, models: dict[str, ModelSettings]) -> None:
+        """Raise ValueError when this use case names a model that is not configured, or
+        combines modes and checks that cannot work together."""
+        for used in self.models_used():
+            if used != self.model and used not in models:
+                known = ", ".join(models) or "none configured"
+                raise ValueError(
+                    f"use case {name!r} names the model {used!r} (routes, fallbacks or "
+                    f"cascade), which is not configured; models: {known}"
+                )
+        cascade = self.cascade
+        if self.mode == "chat" and cascade and cascade.check == "groundedness":
+            raise ValueError(
+                f"use case {name!r}: a cascade in chat mode cannot check groundedness "
+                "(there are no sources); use check: verify or judge"
+            )
+        if cascade is not None and cascade.check == "judge" and not cascade.judge:
+            raise ValueError(f"use case {name!r}: cascade.check judge needs cascade.judge")
+        if self.mode == "chat" and self.model == EXTRACTIVE:
+            raise ValueError(
+                f"use case {name!r}: mode chat needs a model (the extractive answerer "
+                "only answers from documents)"
+            )
+
     def models_used(self) -> list[str]:
         """Every model this use case may call."""
         names = [self.model, *(rule.model for rule in self.routes), *self.fallbacks]
@@ -738,26 +762,7 @@ class Settings(_Section):
                     f"use_cases.{name}.model = {use_case.model!r} is not a configured model; "
                     f"allowed: {known}"
                 )
-            for used in use_case.models_used():
-                if used != use_case.model and used not in self.models:
-                    known = ", ".join(self.models) or "none configured"
-                    raise ValueError(
-                        f"use case {name!r} names the model {used!r} (routes, fallbacks or "
-                        f"cascade), which is not configured; models: {known}"
-                    )
-            cascade = use_case.cascade
-            if use_case.mode == "chat" and cascade and cascade.check == "groundedness":
-                raise ValueError(
-                    f"use case {name!r}: a cascade in chat mode cannot check groundedness "
-                    "(there are no sources); use check: verify or judge"
-                )
-            if cascade is not None and cascade.check == "judge" and not cascade.judge:
-                raise ValueError(f"use case {name!r}: cascade.check judge needs cascade.judge")
-            if use_case.mode == "chat" and use_case.model == EXTRACTIVE:
-                raise ValueError(
-                    f"use case {name!r}: mode chat needs a model (the extractive answerer "
-                    "only answers from documents)"
-                )
+            use_case.check_models(name, self.models)
         if self.default_use_case not in self.use_cases:
             known = ", ".join(self.use_cases)
             raise ValueError(

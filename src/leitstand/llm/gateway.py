@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from leitstand.config.settings import Settings, UseCaseSettings
 from leitstand.errors import GuardBlockedError, LeitstandError
 from leitstand.govern.usage import Caller, Metered, meter, usage_row
-from leitstand.llm.base import ChatMessage, Usage
+from leitstand.llm.base import ChatMessage, ChatResult, Usage
+from leitstand.llm.cascade import CascadeDecision, score_by_model
 from leitstand.llm.router import Plan, RouteContext, Router, detect_task, estimate_tokens
 from leitstand.trace.recorder import ActiveTrace, SpanRecord, Tracer
 
@@ -174,9 +175,14 @@ class ChatGateway:
             body, use_case, settings, caller, model
         )
         try:
-            with trace.span("generate") as span:
-                name, result = self.router.complete(plan, forwarded)
-                span.set(model=name, attempts=[a.as_dict() for a in plan.attempts])
+            if settings.cascade is not None and model is None:
+                name, result, plan = self._cascade(
+                    settings, plan, forwarded, trace, use_case, caller
+                )
+            else:
+                with trace.span("generate") as span:
+                    name, result = self.router.complete(plan, forwarded)
+                    span.set(model=name, attempts=[a.as_dict() for a in plan.attempts])
             payload = result.raw
             message = _first_message(payload) or {}
             text = message.get("content")
@@ -207,7 +213,13 @@ class ChatGateway:
     ) -> Iterator[str | Outcome]:
         """Server-sent events. The first item is an :class:`Outcome`, produced once the
         chosen model's stream has started (errors before that raise, for a proper status);
-        then ``data:`` lines as strings."""
+        then ``data:`` lines as strings. A cascade answers in one piece (see
+        ``llm/cascade.py``), sent as a stream."""
+        if settings.cascade is not None and model is None:
+            payload, outcome = self.complete(body, use_case, settings, caller)
+            yield outcome
+            yield from _as_stream(payload, body)
+            return
         trace, forwarded, plan, watch, _, _ = self._begin(body, use_case, settings, caller, model)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         chosen: list[str] = []
@@ -251,6 +263,53 @@ class ChatGateway:
             span.set(model=name, attempts=[a.as_dict() for a in plan.attempts])
             trace.close_span(span)
         trace.finish()
+
+    def _cascade(
+        self,
+        settings: UseCaseSettings,
+        plan: Plan,
+        forwarded: dict[str, Any],
+        trace: ActiveTrace,
+        use_case: str,
+        caller: Caller,
+    ) -> tuple[str, ChatResult, Plan]:
+        """The small model's answer when the check passes, else the large model's."""
+        cascade = settings.cascade
+        assert cascade is not None
+        small = Plan([cascade.small])
+        with trace.span("cascade", small=cascade.small, check=cascade.check) as span:
+            name, result = self.router.complete(small, forwarded)
+            answer = _first_message(result.raw) or {}
+            text = answer.get("content") if isinstance(answer.get("content"), str) else ""
+            judge = cascade.judge if cascade.check == "judge" and cascade.judge else cascade.small
+            score: float | None = None
+            if text and not answer.get("tool_calls"):
+                question = Conversation.of(forwarded["messages"]).question
+                score, reply, prompt = score_by_model(
+                    self.router.get_model(judge), question, str(text)
+                )
+                metered = meter(
+                    self.settings.models[judge],
+                    reply.usage,
+                    [m.content for m in prompt],
+                    reply.content,
+                    self.settings.gateway.chars_per_token,
+                )
+                self._record(trace, use_case, caller, judge, metered)
+            kept = score is not None and score >= cascade.threshold
+            decision = CascadeDecision(cascade.check, score, cascade.threshold, kept)
+            span.set(**decision.as_dict())
+        trace.set(cascade=decision.as_dict())
+        if kept:
+            return name, result, small
+        self._record(
+            trace, use_case, caller, name, self._meter(name, result.usage, forwarded, str(text))
+        )
+        large = self.router.plan(settings, RouteContext(0), first=cascade.large)
+        with trace.span("generate") as generate:
+            name, result = self.router.complete(large, forwarded)
+            generate.set(model=name, attempts=[a.as_dict() for a in large.attempts])
+        return name, result, large
 
     def _summary(
         self, trace: ActiveTrace, use_case: str, name: str, plan: Plan, metered: Metered
@@ -458,6 +517,30 @@ def _usage_chunk(chunk: dict[str, Any], use_case: str, metered: Metered) -> dict
             "total_tokens": metered.tokens,
         },
     }
+
+
+def _as_stream(payload: dict[str, Any], body: dict[str, Any]) -> Iterator[str]:
+    """A whole answer sent as server-sent events."""
+    choice = (payload.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    base = {
+        "id": payload.get("id") or "chatcmpl-leitstand",
+        "object": "chat.completion.chunk",
+        "created": payload.get("created") or int(time.time()),
+        "model": payload.get("model"),
+    }
+    yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
+    if message.get("content"):
+        yield _sse(_content_chunk(base, str(base["model"]), message["content"]))
+    if message.get("tool_calls"):
+        calls = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
+        yield _sse(_tool_chunk(base, str(base["model"]), calls))
+    closing = _finish_chunk(base, str(base["model"]), choice.get("finish_reason") or "stop")
+    closing["leitstand"] = payload.get("leitstand")
+    yield _sse(closing)
+    if (body.get("stream_options") or {}).get("include_usage") and payload.get("usage"):
+        yield _sse({**base, "choices": [], "usage": payload["usage"]})
+    yield "data: [DONE]\n\n"
 
 
 def _sse(data: dict[str, Any]) -> str:
