@@ -9,6 +9,7 @@ import typer
 
 from leitstand._version import __version__
 from leitstand.cli import (
+    approvals,
     ask,
     config,
     embed,
@@ -65,4 +66,5 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(embed.app, name="embed")
 app.add_typer(evals.app, name="eval")
 app.add_typer(guard.app, name="guard")
+app.add_typer(approvals.app, name="approvals")
 app.add_typer(config.config_app, name="config")
