@@ -106,6 +106,7 @@ def budgets(results: dict[str, dict[str, Any]]) -> list[str]:
             ],
         ]
     rows += guard_budgets(results)
+    rows += cache_budgets(results)
     return ["## Budgets", "", *table(["what", "budget", "measured", "verdict"], rows)]
 
 
@@ -622,6 +623,145 @@ def groundedness(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+CACHE_ROWS = {
+    "leitstand": "leitstand (cosine + near-miss guard)",
+    "plain_same_threshold": "plain cosine, same threshold (GPTCache, LiteLLM)",
+    "plain_at_its_threshold": "plain cosine at its own 1 % threshold",
+}
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def cache_budgets(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    if "semantic_cache" not in results:
+        return []
+    data = results["semantic_cache"]
+    chosen = data["recommended"]
+    best = chosen["leitstand"]
+    return [
+        [
+            f"semantic cache: wrong hits on the near-miss set (threshold {chosen['threshold']}, "
+            "chosen on the dev split)",
+            "≤ 1 %",
+            f"dev {pct(best['dev']['wrong_hit_rate'])}, held out "
+            f"{pct(best['test']['wrong_hit_rate'])}; paraphrases served: dev "
+            f"{pct(best['dev']['hit_rate'])}, held out {pct(best['test']['hit_rate'])}",
+            verdict(data["acceptance"]["wrong_hit_rate_at_most_1pct"]),
+        ]
+    ]
+
+
+def semantic_cache(data: dict[str, Any]) -> list[str]:
+    chosen = data["recommended"]
+    sets = data["sets"]
+    lines = [
+        "## Semantic answer cache (`bench/semantic_cache.py`)",
+        "",
+        f"{sets['paraphrases']['pairs']} paraphrase pairs (questions that want the same "
+        f"answer) and {sets['near_misses']['pairs']} near-miss pairs (worded alike, another "
+        "number, product, negation, date, person, place, unit or object), German and English "
+        "half each, written for this benchmark (`bench/data/cache_*.jsonl`). One side of every "
+        "pair is cached (one scope), the other looked up, then the other way round. Questions "
+        "embedded with all-MiniLM-L6-v2. *Hit*: a paraphrase gets its partner's answer; "
+        "*misdirected*: it gets another entry's; *wrong hit*: a near miss gets any answer. "
+        f"The threshold ({chosen['threshold']}) is the lowest from which on both error rates "
+        "stay at or below 1 % on the dev split; a third of the pairs is held out.",
+        "",
+    ]
+    rows = []
+    for key, label in CACHE_ROWS.items():
+        blocks = chosen.get(key)
+        if not blocks:
+            continue
+        threshold = (
+            chosen["plain_threshold_for_budget"] if key == "plain_at_its_threshold" else None
+        )
+        for split in ("dev", "test", "all"):
+            block = blocks[split]
+            rows.append(
+                [
+                    label + (f" ({threshold})" if threshold else ""),
+                    {"dev": "dev", "test": "held out", "all": "all"}[split],
+                    pct(block["hit_rate"]),
+                    pct(block["misdirected_rate"]),
+                    f"{pct(block['wrong_hit_rate'])} ({block['wrong_hits']})",
+                ]
+            )
+    lines += table(
+        ["cache", "split", "paraphrases served", "misdirected", "near misses served (wrong)"],
+        rows,
+    )
+    wanted = {0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, chosen["threshold"]}
+    curve = [
+        [
+            f"**{point['threshold']}**"
+            if point["threshold"] == chosen["threshold"]
+            else point["threshold"],
+            pct(point["plain"]["hit_rate"]),
+            pct(point["plain"]["wrong_hit_rate"]),
+            pct(point["leitstand"]["hit_rate"]),
+            pct(point["leitstand"]["wrong_hit_rate"]),
+        ]
+        for point in data["curves"]["all"]
+        if point["threshold"] in wanted
+    ]
+    lines += table(
+        ["threshold", "plain: served", "plain: wrong", "leitstand: served", "leitstand: wrong"],
+        curve,
+    )
+    kinds = [
+        [kind, pct(row["plain"]), pct(row["leitstand"])] for kind, row in data["by_kind"].items()
+    ]
+    lines += table(["near misses by kind: wrong hits", "plain cosine", "leitstand"], kinds)
+    ablation = [
+        [name, pct(row["hit_rate"]), pct(row["misdirected_rate"]), pct(row["wrong_hit_rate"])]
+        for name, row in data["ablation"].items()
+    ]
+    lines += table(
+        [f"the guard's checks, one by one ({chosen['threshold']})", "served", "misdirected",
+         "wrong"],
+        ablation,
+    )  # fmt: skip
+    latency = data["latency_ms"]
+    timing = [
+        [
+            f"{int(size):,}",
+            f"{block['semantic_lookup_paraphrases']['p50']:.2f} / "
+            f"{block['semantic_lookup_paraphrases']['p99']:.2f}",
+            f"{block['semantic_miss']['p50']:.2f} / {block['semantic_miss']['p99']:.2f}",
+            f"{block['exact_hit']['p50']:.2f} / {block['exact_hit']['p99']:.2f}",
+            f"{block['first_lookup_loads_scope_ms']:.0f}",
+        ]
+        for size, block in latency.items()
+        if size.isdigit()
+    ]
+    lines += table(
+        ["entries in the scope (SQLite)", "lookup of a paraphrase, ms p50 / p99",
+         "semantic miss", "exact hit", "first lookup (loads the scope), ms"],
+        timing,
+    )  # fmt: skip
+    embed = latency.get("embed_one_question")
+    if embed:
+        lines += [
+            "Lookup times exclude the question's embedding: all-MiniLM-L6-v2 on the CPU takes "
+            f"p50 {embed['p50']:.1f} ms, p99 {embed['p99']:.1f} ms per question (computed once "
+            "per request and reused when the answer is stored).",
+            "",
+        ]
+    wrong = data.get("wrong_hits", [])
+    if wrong:
+        lines += [
+            f"Every near miss served and paraphrase misdirected by leitstand at "
+            f"{chosen['threshold']} (asked → cached question served):",
+            "",
+        ]
+        lines += [f"- {row['asked']} → {row['served']} (cosine {row['cosine']})" for row in wrong]
+        lines.append("")
+    return lines
+
+
 def render(results: dict[str, dict[str, Any]]) -> str:
     machine = next(iter(results.values()))["machine"]
     quick = any(result.get("quick") for result in results.values())
@@ -665,5 +805,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         lines += injection(results["injection"])
     if "groundedness" in results:
         lines += groundedness(results["groundedness"])
+    if "semantic_cache" in results:
+        lines += semantic_cache(results["semantic_cache"])
     lines += NOTES
     return "\n".join(lines).rstrip() + "\n"

@@ -26,6 +26,7 @@ SCRIPTS = (
     "pii",
     "injection",
     "groundedness",
+    "semantic_cache",
 )
 DOCS = ROOT / "docs" / "benchmarks.md"
 HERE = Path(__file__).resolve().parent
