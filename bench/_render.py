@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 NOTES = [
@@ -106,6 +107,7 @@ def budgets(results: dict[str, dict[str, Any]]) -> list[str]:
             ],
         ]
     rows += guard_budgets(results)
+    rows += gateway_budgets(results)
     rows += cache_budgets(results)
     return ["## Budgets", "", *table(["what", "budget", "measured", "verdict"], rows)]
 
@@ -623,6 +625,181 @@ def groundedness(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+MODE_NAMES = {"json": "JSON", "stream": "streamed"}
+GATEWAY_TARGETS = {
+    "direct": "model server, direct (no gateway)",
+    "leitstand": "leitstand, defaults (guards and tracing on)",
+    "leitstand_lean": "leitstand, guards and tracing off",
+    "litellm": "LiteLLM proxy",
+}
+
+
+def gateway_budgets(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    if "gateway" not in results or "acceptance" not in results["gateway"]:
+        return []
+    data = results["gateway"]
+    ours, verdicts = data["acceptance"]["compared"], data["acceptance"]
+    added = data["latency"]["added_ms"]
+    latency = "; ".join(
+        f"{mode} p50 {added[mode][ours]['p50']:.1f} vs {added[mode]['litellm']['p50']:.1f}, "
+        f"p99 {added[mode][ours]['p99']:.1f} vs {added[mode]['litellm']['p99']:.1f}"
+        for mode in ("json", "stream")
+    )
+    rates = "; ".join(
+        f"{mode} c{concurrency} {peers[ours]['requests_per_s']:,.0f} vs "
+        f"{peers['litellm']['requests_per_s']:,.0f}"
+        for mode in ("json", "stream")
+        for concurrency, peers in data["throughput"][mode].items()
+    )
+    return [
+        [
+            "gateway: added latency below LiteLLM's proxy (sequential, JSON and streamed; "
+            "leitstand without guards, as LiteLLM runs)",
+            "p50 and p99 < LiteLLM",
+            f"ms, leitstand vs LiteLLM: {latency}",
+            verdict(verdicts["less_added_latency_p50_p99"]),
+        ],
+        [
+            f"gateway: requests/s above LiteLLM's proxy ({data['workers']} workers each)",
+            "> LiteLLM",
+            f"req/s, leitstand vs LiteLLM: {rates}",
+            verdict(verdicts["more_requests_per_s"]),
+        ],
+    ]
+
+
+def gateway(data: dict[str, Any]) -> list[str]:
+    latency, throughput, servers = data["latency"], data["throughput"], data["servers"]
+    names = [name for name in GATEWAY_TARGETS if name in servers]
+
+    def added(mode: str, name: str, key: str) -> str:
+        block = latency["added_ms"][mode].get(name)
+        return f"{block[key]:.2f}" if block else "–"
+
+    def bold(cell: str) -> str:
+        return f"**{cell}**" if cell != "–" else cell
+
+    latency_rows = [
+        [
+            GATEWAY_TARGETS[name],
+            ms(latency["total_ms"]["json"][name]),
+            ms(latency["total_ms"]["json"][name], "p99"),
+            bold(added("json", name, "p50")),
+            added("json", name, "p99"),
+            ms(latency["total_ms"]["stream"][name]),
+            ms(latency["total_ms"]["stream"][name], "p99"),
+            bold(added("stream", name, "p50")),
+            added("stream", name, "p99"),
+            ms(latency["first_byte_ms"]["stream"][name]),
+        ]
+        for name in names
+    ]
+    columns = [
+        (mode, concurrency) for mode in ("json", "stream") for concurrency in throughput[mode]
+    ]
+
+    def rate(mode: str, concurrency: str, name: str) -> str:
+        peer = throughput[mode][concurrency][name]
+        errors = f" ({peer['errors']} errors)" if peer["errors"] else ""
+        return f"{peer['requests_per_s']:,.0f}{errors}"
+
+    def cpu(mode: str, name: str) -> str:
+        first = next(iter(throughput[mode]))
+        value = throughput[mode][first][name].get("server_cpu_ms_per_request")
+        return f"{value:.1f}" if value is not None else "–"
+
+    rate_rows = [
+        [
+            GATEWAY_TARGETS[name],
+            *(rate(mode, concurrency, name) for mode, concurrency in columns),
+            f"{cpu('json', name)} / {cpu('stream', name)}",
+            f"{servers[name]['rss_after_mb']:,.0f}",
+        ]
+        for name in names
+    ]
+    lines = [
+        "## Gateway overhead against LiteLLM (`bench/gateway.py`)",
+        "",
+        f"One OpenAI-compatible model server (`python -m leitstand.testing.scripted_server`, "
+        f"one process) answers every request with the same {data['setup']['reply_words']}-word "
+        "answer, as JSON or streamed word by word (SSE). In front of it, side by side on this "
+        f"machine with {data['workers']} worker processes each: `leitstand serve` with a use "
+        "case in `mode: chat`, once with its defaults and once with guards and tracing off, and "
+        f"LiteLLM's proxy {data['versions'].get('litellm') or ''} (`litellm[proxy]`, one "
+        "`openai/` deployment, no database, no master key, callbacks off). LiteLLM runs no "
+        "guards by default, so the like-for-like comparison is leitstand with guards and "
+        "tracing off; the default row shows what the guards and the trace cost. Requests carry "
+        f"a system and a user message ({data['setup']['request_bytes']:,} bytes); streamed ones "
+        "ask for usage. The load generator is a separate process (asyncio, one keep-alive "
+        "connection per concurrent request).",
+        "",
+        f"Latency at concurrency 1: {data['requests']} rounds after {data['warm_up']} warm-up, "
+        "one request to each target per round in a rotating order. Added = a target's percentile "
+        "minus the direct call's. Streamed: time to the last byte; first byte = first event.",
+        "",
+        *table(
+            [
+                "ms",
+                "JSON p50",
+                "JSON p99",
+                "added p50",
+                "added p99",
+                "stream p50",
+                "stream p99",
+                "added p50",
+                "added p99",
+                "stream first byte p50",
+            ],
+            latency_rows,
+        ),
+        f"Throughput: requests/s answered with status 200 in {data['throughput_duration_s']:g} s "
+        f"after {data['throughput_warm_up_s']:g} s of warm-up, each target alone while the "
+        f"others idle; median of {data['rounds']} run(s) in alternating order. CPU = the "
+        "server's processes' CPU time per request (lowest concurrency), RSS after the run.",
+        "",
+        *table(
+            [
+                "requests/s",
+                *(f"{MODE_NAMES[mode]} c={concurrency}" for mode, concurrency in columns),
+                "CPU ms/request JSON / streamed",
+                "RSS MB",
+            ],
+            rate_rows,
+        ),
+    ]
+    for name, block in data.get("ratios", {}).items():
+        label = "leitstand (guards and tracing off)" if "lean" in name else "leitstand (defaults)"
+        latency_ratios = "; ".join(
+            f"{MODE_NAMES[mode]} p50 {block[f'added_p50_{mode}']}, p99 {block[f'added_p99_{mode}']}"
+            for mode in ("json", "stream")
+        )
+        rate_ratios = "; ".join(
+            f"{MODE_NAMES[mode]} c={concurrency} {block[f'requests_per_s_{mode}_c{concurrency}']}"
+            for mode, concurrency in columns
+        )
+        lines += [
+            f"{label} ÷ LiteLLM: added latency (lower is better) {latency_ratios}; "
+            f"requests/s (higher is better) {rate_ratios}.",
+            "",
+        ]
+    errors: dict[str, Counter[str]] = {}
+    for name in names:
+        kinds: Counter[str] = Counter()
+        for mode in ("json", "stream"):
+            for peers in throughput[mode].values():
+                for run in peers[name]["runs"]:
+                    kinds.update(run["error_kinds"])
+        if kinds:
+            errors[GATEWAY_TARGETS[name]] = kinds
+    if errors:
+        found = "; ".join(
+            f"{label}: " + ", ".join(f"{count} × {kind}" for kind, count in kinds.items())
+            for label, kinds in errors.items()
+        )
+        lines += [f"Errors during the throughput runs: {found}.", ""]
+    return lines
+
+
 CACHE_ROWS = {
     "leitstand": "leitstand (cosine + near-miss guard)",
     "plain_same_threshold": "plain cosine, same threshold (GPTCache, LiteLLM)",
@@ -805,6 +982,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         lines += injection(results["injection"])
     if "groundedness" in results:
         lines += groundedness(results["groundedness"])
+    if "gateway" in results:
+        lines += gateway(results["gateway"])
     if "semantic_cache" in results:
         lines += semantic_cache(results["semantic_cache"])
     lines += NOTES
