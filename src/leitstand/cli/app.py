@@ -12,11 +12,13 @@ from leitstand.cli import (
     approvals,
     ask,
     config,
+    costs,
     embed,
     evals,
     guard,
     ingest,
     keys,
+    models,
     serve,
     sources,
     traces,
@@ -61,6 +63,8 @@ ingest.register(app)
 ask.register(app)
 serve.register(app)
 sources.register(app)
+models.register(app)
+costs.register(app)
 app.add_typer(traces.app, name="traces")
 app.add_typer(keys.app, name="keys")
 app.add_typer(embed.app, name="embed")
