@@ -108,6 +108,7 @@ def budgets(results: dict[str, dict[str, Any]]) -> list[str]:
         ]
     rows += guard_budgets(results)
     rows += gateway_budgets(results)
+    rows += cascade_budgets(results)
     rows += cache_budgets(results)
     return ["## Budgets", "", *table(["what", "budget", "measured", "verdict"], rows)]
 
@@ -939,6 +940,141 @@ def semantic_cache(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def cascade_budgets(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    if "cascade" not in results:
+        return []
+    data = results["cascade"]
+    found = data["acceptance"]["configurations"]
+    rows = []
+    for name in ("cascade", "cascade, PII allowed, support 0.7"):
+        if name not in found:
+            continue
+        measured = "; ".join(
+            f"{language}: {block['configurations'][name]['accuracy']:.3f} vs "
+            f"{block['configurations']['large']['accuracy']:.3f} at "
+            f"{block['configurations'][name]['cost_fraction_of_large']:.2f} of the cost"
+            for language, block in data["languages"].items()
+        )
+        label = "defaults" if name == "cascade" else "PII allowed, support_threshold 0.7"
+        rows.append(
+            [
+                f"cascade ({label}): the large model's accuracy at a fraction of its cost, "
+                f"small model right on {data['acceptance']['p']:.0%}",
+                f"accuracy ≥ large − {data['acceptance']['accuracy_margin']}",
+                measured,
+                verdict(found[name]["reaches_large_accuracy"]),
+            ]
+        )
+    return rows
+
+
+def cascade(data: dict[str, Any]) -> list[str]:
+    settings = data["settings"]
+    prices = settings["prices_per_1m"]
+    lines = [
+        "## Cascade (`bench/cascade.py`)",
+        "",
+        "XQuAD dev paragraphs in a fresh leitstand (SQLite, lexical retrieval, default guards), "
+        "every question asked in rag mode. Two scripted models answer from the prompt "
+        '"<question>: <answer> [N]." citing the source that holds the gold answer: the large '
+        f"one (priced {prices['large']['input']} / {prices['large']['output']} USD per 1M "
+        "tokens in / out, like gpt-4o) is always right; the small one "
+        f"({prices['small']['input']} / {prices['small']['output']}, like gpt-4o-mini) is right "
+        "on a share p of the questions (a seeded hash) and otherwise states the answer of "
+        "another question. The cascade keeps the small answer when leitstand's lexical "
+        f"groundedness check scores it ≥ {settings['threshold']} (the share of supported "
+        "sentences; a sentence is supported at `guard.support_threshold`, default "
+        f"{settings['support_threshold']}). Accuracy: the final answer contains the gold "
+        "answer. Cost: the sum of `usage_records` (tokens estimated at ~4 characters each). "
+        "Wrong kept: wrong small answers the check let through; right escalated: right ones it "
+        "sent to the large model anyway.",
+        "",
+        "With the default guard, names in a question reach the models as placeholders "
+        "(`<PERSON_1>`) and the cascade checks the small answer before they are restored, so "
+        "a right answer that repeats a name fails the check (the placeholder's digit counts as "
+        "a missing number); the rows with *PII allowed* (`guard.pii_action: allow`) show the "
+        "check without that effect.",
+        "",
+    ]
+    rows = []
+    for language, block in data["languages"].items():
+        for name, row in block["configurations"].items():
+            if row["p"] != settings["p"]:
+                continue
+            escalated = "escalated_share" in row
+            rows.append(
+                [
+                    f"xquad-{language}",
+                    name,
+                    f"{row['accuracy']:.3f}",
+                    f"{row['cost_usd_per_1k_questions']:.2f}",
+                    f"{row['cost_fraction_of_large']:.3f}",
+                    f"{row['escalated_share']:.3f}" if escalated else "–",
+                    f"{row['wrong_kept']} / {row['small_wrong']}" if escalated else "–",
+                    str(row["right_escalated"]) if escalated else "–",
+                ]
+            )
+    sets = ", ".join(
+        f"xquad-{language}: {block['questions']} questions, gold answer among the sources for "
+        f"{block['gold_answer_in_sources']:.1%}, PII placeholders in "
+        f"{block['questions_with_pii_placeholders']:.1%}"
+        for language, block in data["languages"].items()
+    )
+    lines += [f"p = {settings['p']} ({sets}):", ""]
+    lines += table(
+        ["set", "configuration", "accuracy", "USD per 1k questions", "cost ÷ large",
+         "escalated", "wrong kept / small wrong", "right escalated"],
+        rows,
+    )  # fmt: skip
+    sweep = []
+    for language, block in data["languages"].items():
+        configurations = block["configurations"]
+        for p in sorted({row["p"] for row in configurations.values()}):
+            small = configurations["small" if p == settings["p"] else f"small p={p}"]
+            cells = [f"xquad-{language}", f"{p}", f"{small['accuracy']:.3f}"]
+            for prefix in ("cascade", "cascade, PII allowed"):
+                name = prefix if p == settings["p"] else f"{prefix} p={p}"
+                row = configurations[name]
+                cells += [f"{row['accuracy']:.3f}", f"{row['cost_fraction_of_large']:.3f}"]
+            sweep.append(cells)
+    lines += ["Share p of right small answers (large: accuracy 1.000 at every p):", ""]
+    lines += table(
+        ["set", "p", "small accuracy", "cascade accuracy", "cascade cost ÷ large",
+         "PII allowed: accuracy", "PII allowed: cost ÷ large"],
+        sweep,
+    )  # fmt: skip
+    timing = []
+    for language, block in data["languages"].items():
+        row = block["configurations"]["cascade, PII allowed"]
+        added = row["added_ms"]
+        timing.append(
+            [
+                f"xquad-{language}",
+                ms(row["check_ms"]),
+                ms(row["cascade_span_ms"]),
+                f"{added['kept_vs_small']['median']:+.2f}",
+                f"{added['escalated_vs_large']['median']:+.2f}",
+            ]
+        )
+    lines += [
+        "Latency, cascade with PII allowed at p = 0.6: the check is the trace's `groundedness` "
+        "span on kept answers (the same check on the same text); the added times pair each "
+        "question with its own small-only or large-only request.",
+        "",
+    ]
+    lines += table(
+        ["set", "check p50 ms", "cascade span p50 ms (small call + check)",
+         "added ms, kept vs small only (median)", "added ms, escalated vs large only (median)"],
+        timing,
+    )  # fmt: skip
+    lines += [
+        "The scripted models answer at once; with a real small model an escalated question "
+        "also waits for the small model's whole answer (a cascade does not stream it).",
+        "",
+    ]
+    return lines
+
+
 def render(results: dict[str, dict[str, Any]]) -> str:
     machine = next(iter(results.values()))["machine"]
     quick = any(result.get("quick") for result in results.values())
@@ -984,6 +1120,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         lines += groundedness(results["groundedness"])
     if "gateway" in results:
         lines += gateway(results["gateway"])
+    if "cascade" in results:
+        lines += cascade(results["cascade"])
     if "semantic_cache" in results:
         lines += semantic_cache(results["semantic_cache"])
     lines += NOTES

@@ -28,6 +28,7 @@ SCRIPTS = (
     "groundedness",
     "gateway",
     "semantic_cache",
+    "cascade",
 )
 MISSING_PEER = {"gateway": 3}
 """Exit status of a script whose peer is not installed (LiteLLM's proxy): skipped, not failed."""
