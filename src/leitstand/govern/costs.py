@@ -57,6 +57,12 @@ def estimate_tokens(text: str, chars_per_token: float = 4.0) -> int:
     return math.ceil(len(text) / chars_per_token)
 
 
+def estimate_prompt_tokens(texts: Iterable[str], chars_per_token: float = 4.0) -> int:
+    """Prompt tokens of chat messages given as their texts: each text's estimate plus
+    ``TOKENS_PER_MESSAGE`` (what routing rules and limits count before a model is asked)."""
+    return sum(estimate_tokens(text, chars_per_token) + TOKENS_PER_MESSAGE for text in texts)
+
+
 def estimate_message_tokens(
     messages: Iterable[Mapping[str, Any]], chars_per_token: float = 4.0
 ) -> int:

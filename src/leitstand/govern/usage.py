@@ -1,8 +1,8 @@
 """Tokens and cost of one model request, as a row of ``usage_records``.
 
 Tokens come from the provider's ``usage`` when it reports one; otherwise they are estimated
-(:func:`leitstand.llm.router.estimate_tokens`) and the row says so. Cost is tokens times the
-model's prices per 1M tokens (``models.<name>.price_input`` / ``price_output``).
+(:func:`leitstand.govern.costs.estimate_prompt_tokens`) and the row says so. Cost is tokens
+times the model's prices per 1M tokens (``models.<name>.price_input`` / ``price_output``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leitstand.config.settings import ModelSettings
+from leitstand.govern.costs import cost_of, estimate_prompt_tokens, estimate_tokens
 from leitstand.llm.base import Usage
-from leitstand.llm.router import estimate_tokens
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,6 @@ class Metered:
         return self.prompt_tokens + self.completion_tokens
 
 
-def cost_of(settings: ModelSettings, prompt_tokens: int, completion_tokens: int) -> float:
-    """Money for the tokens at the model's prices (per 1M tokens)."""
-    return (prompt_tokens * settings.price_input + completion_tokens * settings.price_output) / 1e6
-
-
 def meter(
     settings: ModelSettings,
     usage: Usage | None,
@@ -53,8 +48,8 @@ def meter(
     if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
         prompt, answer, estimated = usage.prompt_tokens, usage.completion_tokens, False
     else:
-        prompt = estimate_tokens(prompt_texts, chars_per_token)
-        answer = int(len(completion) / chars_per_token) if completion else 0
+        prompt = estimate_prompt_tokens(prompt_texts, chars_per_token)
+        answer = estimate_tokens(completion, chars_per_token)
         estimated = True
     return Metered(prompt, answer, estimated, cost_of(settings, prompt, answer))
 

@@ -107,6 +107,12 @@ class Groundedness:
         return sum(1 for s in self.scored if s.supported) / len(self.scored)
 
     @property
+    def weakest(self) -> float | None:
+        """Support of the answer's least supported claim (None when it makes none)."""
+        scores = [s.score for s in self.scored if s.score is not None]
+        return min(scores) if scores else None
+
+    @property
     def unsupported(self) -> list[SentenceSupport]:
         return [s for s in self.scored if not s.supported]
 

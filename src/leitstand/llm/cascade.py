@@ -3,13 +3,18 @@
 Three checks (``use_cases.<name>.cascade.check``):
 
 ``groundedness``
-    The small model's answer sentences against the passages they cite (rag mode only): the
-    share of supported sentences, as ``guard.groundedness`` computes it. Costs no model call.
+    The small model's answer sentences against the passages they cite (rag mode only), as
+    ``guard.groundedness`` scores them, on the answer as the user would see it (placeholders
+    restored). The score is the support of the *weakest* sentence: one made-up fact is enough
+    to hand the question to the large model. Costs no model call.
 ``verify``
     The small model is asked whether its own answer is correct and complete, and answers
     with a number from 0 to 1. One short extra call of the cheap model.
 ``judge``
     Another model (``cascade.judge``) scores the answer from 0 to 1.
+
+Verify and judge see the question and the answer as the small model did: with the
+placeholders of pseudonymised personal data, never the values.
 
 A cascade answers in one piece: the small model's answer must be whole before it can be
 checked, so it is not streamed while it is made (the large model's answer, when needed, is).

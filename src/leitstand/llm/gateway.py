@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from leitstand.config.settings import Settings, UseCaseSettings
 from leitstand.errors import GuardBlockedError, LeitstandError
+from leitstand.govern.costs import estimate_prompt_tokens
 from leitstand.govern.usage import Caller, Metered, meter, usage_row
 from leitstand.llm.base import ChatMessage, ChatResult, Usage
 from leitstand.llm.cascade import CascadeDecision, score_by_model
-from leitstand.llm.router import Plan, RouteContext, Router, detect_task, estimate_tokens
+from leitstand.llm.router import Plan, RouteContext, Router, detect_task
 from leitstand.trace.recorder import ActiveTrace, SpanRecord, Tracer
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class ChatGateway:
             if check is not None and check.action in ("pseudonymise", "redact"):
                 forwarded["messages"] = _replaced(messages, conversation, check)
             texts = conversation.all_texts(messages)
-            tokens = estimate_tokens(texts, self.settings.gateway.chars_per_token)
+            tokens = estimate_prompt_tokens(texts, self.settings.gateway.chars_per_token)
             context = RouteContext(
                 input_tokens=tokens,
                 language=(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -323,10 +323,3 @@ def _deltas(
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
-
-
-def estimate_tokens(texts: Sequence[str], chars_per_token: float) -> int:
-    """A documented estimate when a provider reports no usage: characters ÷ chars_per_token
-    (4 by default, close for English and German with GPT-style tokenisers) plus 4 per
-    message for the chat format's framing."""
-    return sum(int(len(text) / chars_per_token) + 4 for text in texts)

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Literal
 from leitstand.config.loading import Config
 from leitstand.config.settings import EXTRACTIVE, CascadeSettings, UseCaseSettings
 from leitstand.errors import GuardBlockedError, UnknownUseCaseError
+from leitstand.govern.costs import estimate_prompt_tokens
 from leitstand.govern.usage import Caller, meter, usage_row
 from leitstand.guard.grounded import Groundedness, GroundednessChecker, ModelJudge
 from leitstand.guard.request import AnswerWatch, InputCheck, RequestGuard
 from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, Usage
 from leitstand.llm.cascade import CascadeDecision, score_by_model
-from leitstand.llm.router import RouteContext, detect_task, estimate_tokens
+from leitstand.llm.router import RouteContext, detect_task
 from leitstand.rag.answer import NO_ANSWER, Answer, SourceRef, cited_numbers, localised
 from leitstand.rag.assembly import ContextAssembler, Passage
 from leitstand.rag.extractive import ExtractiveAnswerer
@@ -470,8 +471,18 @@ class AnswerService:
         with trace.span("generate") as span:
             chosen: list[str] = []
             first_token_ms: float | None = None
+            restore = watch.mapping.restore if watch is not None and watch.mapping else None
             deltas = self._model_deltas(
-                question, messages, numbered, language, use_case, options, caller, trace, chosen
+                (question, asked),
+                messages,
+                numbered,
+                language,
+                use_case,
+                options,
+                caller,
+                trace,
+                chosen,
+                restore,
             )
             for delta in deltas:
                 if delta.content:
@@ -560,7 +571,7 @@ class AnswerService:
 
     def _model_deltas(
         self,
-        question: str,
+        questions: tuple[str, str],
         messages: list[ChatMessage],
         numbered: list[SourceRef],
         language: str,
@@ -569,8 +580,14 @@ class AnswerService:
         caller: Caller,
         trace: ActiveTrace,
         chosen: list[str],
+        restore: Callable[[str], str] | None = None,
     ) -> Iterator[ChatDelta]:
-        """The answer's pieces: from the routed model with its fallbacks, or from a cascade."""
+        """The answer's pieces: from the routed model with its fallbacks, or from a cascade.
+
+        ``questions`` is the user's question and what the model was asked (PII pseudonymised);
+        ``restore`` puts the placeholders of an answer back.
+        """
+        question, asked = questions
         router = self._router()
         options_for = self._options_for(options)
         explicit = use_case.model != use_case.settings.model
@@ -584,7 +601,14 @@ class AnswerService:
                     trace, use_case.name, caller, name, result.usage, messages, result.content
                 )
                 decision = self._cascade_check(
-                    cascade, question, result.content, numbered, language, use_case, caller, trace
+                    cascade,
+                    (question, asked),
+                    (restore(result.content) if restore else result.content, result.content),
+                    numbered,
+                    language,
+                    use_case,
+                    caller,
+                    trace,
                 )
                 span.set(**decision.as_dict())
             trace.set(cascade=decision.as_dict())
@@ -594,7 +618,7 @@ class AnswerService:
                 return
             plan = router.plan(use_case.settings, RouteContext(0), first=cascade.large)
         else:
-            tokens = estimate_tokens(
+            tokens = estimate_prompt_tokens(
                 [m.content for m in messages], self.settings.gateway.chars_per_token
             )
             context = RouteContext(
@@ -620,14 +644,18 @@ class AnswerService:
     def _cascade_check(
         self,
         cascade: CascadeSettings,
-        question: str,
-        answer: str,
+        questions: tuple[str, str],
+        answers: tuple[str, str],
         numbered: list[SourceRef],
         language: str,
         use_case: ResolvedUseCase,
         caller: Caller,
         trace: ActiveTrace,
     ) -> CascadeDecision:
+        """Groundedness checks the answer as the user would see it against the sources; a
+        verifying or judging model gets question and answer as the small model saw them (with
+        placeholders, so no personal data reaches it that the small model did not get)."""
+        (question, asked), (answer, answered) = questions, answers
         score: float | None
         if cascade.check == "groundedness":
             checker = self.grounder(use_case.name) or GroundednessChecker(self.analyser)
@@ -642,10 +670,10 @@ class AnswerService:
                     if isinstance(source.hit, Passage) and source.hit.analysed
                 },
             )
-            score = report.score
+            score = report.weakest
         else:
             judge = cascade.judge if cascade.check == "judge" and cascade.judge else cascade.small
-            score, reply, prompt = score_by_model(self.models.get(judge), question, answer)
+            score, reply, prompt = score_by_model(self.models.get(judge), asked, answered)
             self._meter(trace, use_case.name, caller, judge, reply.usage, prompt, reply.content)
         kept = score is not None and score >= cascade.threshold
         return CascadeDecision(cascade.check, score, cascade.threshold, kept)
