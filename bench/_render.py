@@ -945,27 +945,24 @@ def cascade_budgets(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
         return []
     data = results["cascade"]
     found = data["acceptance"]["configurations"]
-    rows = []
-    for name in ("cascade", "cascade, PII allowed, support 0.7"):
-        if name not in found:
-            continue
-        measured = "; ".join(
-            f"{language}: {block['configurations'][name]['accuracy']:.3f} vs "
-            f"{block['configurations']['large']['accuracy']:.3f} at "
-            f"{block['configurations'][name]['cost_fraction_of_large']:.2f} of the cost"
-            for language, block in data["languages"].items()
-        )
-        label = "defaults" if name == "cascade" else "PII allowed, support_threshold 0.7"
-        rows.append(
-            [
-                f"cascade ({label}): the large model's accuracy at a fraction of its cost, "
-                f"small model right on {data['acceptance']['p']:.0%}",
-                f"accuracy ≥ large − {data['acceptance']['accuracy_margin']}",
-                measured,
-                verdict(found[name]["reaches_large_accuracy"]),
-            ]
-        )
-    return rows
+    if "cascade" not in found:
+        return []
+    measured = "; ".join(
+        f"{language}: {block['configurations']['cascade']['accuracy']:.3f} vs "
+        f"{block['configurations']['large']['accuracy']:.3f} at "
+        f"{block['configurations']['cascade']['cost_fraction_of_large']:.2f} of the cost"
+        for language, block in data["languages"].items()
+    )
+    return [
+        [
+            f"cascade (defaults: groundedness, threshold {data['settings']['threshold']}, PII "
+            "pseudonymised): the large model's accuracy at a fraction of its cost, small model "
+            f"right on {data['acceptance']['p']:.0%}",
+            f"accuracy ≥ large − {data['acceptance']['accuracy_margin']}",
+            measured,
+            verdict(found["cascade"]["reaches_large_accuracy"]),
+        ]
+    ]
 
 
 def cascade(data: dict[str, Any]) -> list[str]:
@@ -982,18 +979,14 @@ def cascade(data: dict[str, Any]) -> list[str]:
         f"({prices['small']['input']} / {prices['small']['output']}, like gpt-4o-mini) is right "
         "on a share p of the questions (a seeded hash) and otherwise states the answer of "
         "another question. The cascade keeps the small answer when leitstand's lexical "
-        f"groundedness check scores it ≥ {settings['threshold']} (the share of supported "
-        "sentences; a sentence is supported at `guard.support_threshold`, default "
-        f"{settings['support_threshold']}). Accuracy: the final answer contains the gold "
-        "answer. Cost: the sum of `usage_records` (tokens estimated at ~4 characters each). "
-        "Wrong kept: wrong small answers the check let through; right escalated: right ones it "
-        "sent to the large model anyway.",
-        "",
-        "With the default guard, names in a question reach the models as placeholders "
-        "(`<PERSON_1>`) and the cascade checks the small answer before they are restored, so "
-        "a right answer that repeats a name fails the check (the placeholder's digit counts as "
-        "a missing number); the rows with *PII allowed* (`guard.pii_action: allow`) show the "
-        "check without that effect.",
+        "groundedness check, run on the answer as the user would see it (placeholders of "
+        "pseudonymised names restored), scores its weakest sentence's support by the cited "
+        f"sources ≥ the threshold (default {settings['threshold']}); `guard.support_threshold` "
+        "does not enter the decision. Every cascade runs with the default guard (PII "
+        "pseudonymised). Accuracy: the final answer contains the gold answer. Cost: the sum of "
+        "`usage_records` (tokens estimated at ~4 characters each). Wrong kept: wrong small "
+        "answers the check let through; right escalated: right ones it sent to the large model "
+        "anyway.",
         "",
     ]
     rows = []
@@ -1026,26 +1019,63 @@ def cascade(data: dict[str, Any]) -> list[str]:
          "escalated", "wrong kept / small wrong", "right escalated"],
         rows,
     )  # fmt: skip
+    spread = []
+    for language, block in data["languages"].items():
+        checked = block["configurations"]["cascade"].get("check_score")
+        if not checked:
+            continue
+        right, wrong = checked["small_right"], checked["small_wrong"]
+        spread.append(
+            [
+                f"xquad-{language}",
+                " / ".join(f"{right[k]:.3f}" for k in ("min", "p25", "p50")),
+                " / ".join(f"{wrong[k]:.3f}" for k in ("p50", "p75", "max")),
+                f"{right['none'] + wrong['none']}",
+            ]
+        )
+    if spread:
+        lines += [
+            f"The check's score (weakest sentence) at p = {settings['p']}, for the small "
+            "model's right and wrong answers:",
+            "",
+        ]
+        lines += table(
+            ["set", "right: min / p25 / median", "wrong: median / p75 / max",
+             "no claim to score (escalated)"],
+            spread,
+        )  # fmt: skip
     sweep = []
     for language, block in data["languages"].items():
         configurations = block["configurations"]
+        large = configurations["large"]["accuracy"]
         for p in sorted({row["p"] for row in configurations.values()}):
-            small = configurations["small" if p == settings["p"] else f"small p={p}"]
-            cells = [f"xquad-{language}", f"{p}", f"{small['accuracy']:.3f}"]
-            for prefix in ("cascade", "cascade, PII allowed"):
-                name = prefix if p == settings["p"] else f"{prefix} p={p}"
-                row = configurations[name]
-                cells += [f"{row['accuracy']:.3f}", f"{row['cost_fraction_of_large']:.3f}"]
-            sweep.append(cells)
-    lines += ["Share p of right small answers (large: accuracy 1.000 at every p):", ""]
+            default = p == settings["p"]
+            small = configurations["small" if default else f"small p={p}"]
+            row = configurations["cascade" if default else f"cascade p={p}"]
+            sweep.append(
+                [
+                    f"xquad-{language}",
+                    f"{p}",
+                    f"{large:.3f}",
+                    f"{small['accuracy']:.3f}",
+                    f"{row['accuracy']:.3f}",
+                    f"{row['cost_fraction_of_large']:.3f}",
+                    f"{row['escalated_share']:.3f}",
+                    f"{row['wrong_kept']} / {row['small_wrong']}",
+                ]
+            )
+    lines += [
+        f"Share p of right small answers (the cascade at threshold {settings['threshold']}):",
+        "",
+    ]
     lines += table(
-        ["set", "p", "small accuracy", "cascade accuracy", "cascade cost ÷ large",
-         "PII allowed: accuracy", "PII allowed: cost ÷ large"],
+        ["set", "p", "large accuracy", "small accuracy", "cascade accuracy",
+         "cascade cost ÷ large", "escalated", "wrong kept / small wrong"],
         sweep,
     )  # fmt: skip
     timing = []
     for language, block in data["languages"].items():
-        row = block["configurations"]["cascade, PII allowed"]
+        row = block["configurations"]["cascade"]
         added = row["added_ms"]
         timing.append(
             [
@@ -1057,9 +1087,10 @@ def cascade(data: dict[str, Any]) -> list[str]:
             ]
         )
     lines += [
-        "Latency, cascade with PII allowed at p = 0.6: the check is the trace's `groundedness` "
-        "span on kept answers (the same check on the same text); the added times pair each "
-        "question with its own small-only or large-only request.",
+        f"Latency, the cascade with its defaults at p = {settings['p']}: the check is the "
+        "trace's `groundedness` span on kept answers (the guard's lexical check of the final "
+        "answer, the same check the cascade runs); the added times pair each question with "
+        "its own small-only or large-only request.",
         "",
     ]
     lines += table(

@@ -13,20 +13,23 @@ answer and reply "<question without ?>: <answer> [N]." (citing [1] when retrieva
   shape: the answer of a question about another paragraph (a number for a number), citing the
   same source.
 
-Configurations, asked in turn for each question: small only, large only, and the cascade
-(``check: groundedness``, default threshold 0.6). With the default guard, names in a question
-reach the models as placeholders (``<PERSON_1>``) and the cascade checks the small model's answer
-before they are put back, so a right answer that repeats a name fails the check; the cascade is
-therefore also run with ``guard.pii_action: allow``, and the sweeps use that: the cascade's
-threshold, the guard's per-sentence ``support_threshold`` (whether a sentence counts as
-supported; the cascade's score is the share of supported sentences), and ``p``.
+Configurations, asked in turn for each question: small only, large only, and the cascade with
+its defaults (``check: groundedness``, the default guard, so names in a question reach the models
+as placeholders such as ``<PERSON_1>``, and ``cascade.threshold`` at the settings' default). The
+check scores the small model's answer as the user would see it, with the placeholders restored,
+against the sources it cites; its score is the support of the answer's *weakest* sentence (the
+weighted share of its content words the cited passages hold, as ``guard.groundedness`` scores a
+sentence), so one made-up fact is enough to escalate, and ``guard.support_threshold`` plays no
+part in the decision. Sweeps: the cascade's threshold, and ``p`` (small only and the cascade).
 
 Accuracy: the final answer contains the gold answer (lower-cased, punctuation removed). Cost:
 the sum of the ``usage_records`` rows of the run's traces (tokens as the scripted server
-estimates them, about 4 characters a token). Latency: the trace's ``cascade`` span (the small
-model's call and the check) and ``groundedness`` span (the same lexical check, run again on the
-final answer), and the wall time of each ``ls.ask`` paired by question against small only
-(answers kept) and large only (answers escalated).
+estimates them, about 4 characters a token). The check's score (the ``cascade`` span of the
+trace) is summarised for the small model's right and wrong answers, and a few of the default
+cascade's wrong decisions are kept in the result. Latency: the trace's ``cascade`` span (the
+small model's call and the check) and ``groundedness`` span (the guard's check of the final
+answer), and the wall time of each ``ls.ask`` paired by question against small only (answers
+kept) and large only (answers escalated).
 
     .venv/bin/python bench/cascade.py [--quick]
 """
@@ -53,22 +56,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import DATASETS, parser, ratio, summary, write_result
 from leitstand import Leitstand, TextRecord
-from leitstand.evals.retrieval import BeirSet, load_beir
+from leitstand.config.settings import CascadeSettings
+from leitstand.evals.retrieval import BeirSet, load_beir, percentile
 from leitstand.prompts.templates import DATAMARK
 from leitstand.testing import ScriptedChatServer
 
 SEED = 11
 P_DEFAULT = 0.6
 P_SWEEP = (0.4, 0.6, 0.8)
-THRESHOLD_DEFAULT = 0.6
-THRESHOLDS = (0.4, 0.6, 0.8)
-SUPPORT_DEFAULT = 0.5
-SUPPORT_THRESHOLDS = (0.3, 0.5, 0.7)
+THRESHOLD_DEFAULT: float = CascadeSettings.model_fields["threshold"].default
+"""The cascade's threshold when a use case sets none."""
+THRESHOLDS = tuple(sorted({0.5, 0.6, THRESHOLD_DEFAULT, 0.8}))
+EXAMPLES = 5
+"""Wrong answers kept and right ones escalated by the default cascade, kept in the result."""
 QUICK_QUESTIONS = 80
 PRICES = {"small": (0.15, 0.60), "large": (2.50, 10.00)}
 """USD per 1M input and output tokens: gpt-4o-mini and gpt-4o list prices."""
-PII_ALLOWED = "cascade, PII allowed"
-"""The cascade with ``guard.pii_action: allow``: no placeholders in what the small model sees."""
 ACCURACY_MARGIN = 0.01
 """The cascade "reaches" the large model's accuracy when it is at most this much below."""
 
@@ -97,6 +100,8 @@ class Config:
     name: str
     use_case: str
     p: float
+    threshold: float | None = None
+    """The cascade's threshold (None: no cascade)."""
 
 
 def golden(language: str) -> tuple[BeirSet, list[Item], int]:
@@ -150,6 +155,8 @@ class ScriptedModels:
         """Per question: did a source in the prompt hold the gold answer?"""
         self.pseudonymised: set[str] = set()
         """Questions that reached a model with PII placeholders in them."""
+        self.said: dict[tuple[str, float], str] = {}
+        """The small model's last reply per question and ``p``."""
 
     def _reply(self, body: dict[str, Any], right: bool) -> str:
         assert self.item is not None
@@ -171,56 +178,46 @@ class ScriptedModels:
 
     def small(self, body: dict[str, Any]) -> str:
         assert self.item is not None
-        return self._reply(body, right=self.item.share < self.p)
+        reply = self._reply(body, right=self.item.share < self.p)
+        self.said[self.item.qid, self.p] = reply
+        return reply
 
     def large(self, body: dict[str, Any]) -> str:
         return self._reply(body, right=True)
 
 
 def configs() -> list[Config]:
-    """The defaults (PII pseudonymised); the sweeps of the check's thresholds with PII allowed,
-    where the check sees what the small model would say without the placeholders."""
+    """The defaults, the cascade's threshold sweep and the ``p`` sweep."""
     runs = [
         Config("small", "small", P_DEFAULT),
         Config("large", "large", P_DEFAULT),
-        Config("cascade", "cascade", P_DEFAULT),
-        Config(PII_ALLOWED, "cascade-pii-allow", P_DEFAULT),
+        Config("cascade", "cascade", P_DEFAULT, THRESHOLD_DEFAULT),
     ]
     runs += [
-        Config(f"{PII_ALLOWED}, threshold {t}", f"cascade-t{t}", P_DEFAULT)
+        Config(f"cascade, threshold {t}", f"cascade-t{t}", P_DEFAULT, t)
         for t in THRESHOLDS
         if t != THRESHOLD_DEFAULT
-    ]
-    runs += [
-        Config(f"{PII_ALLOWED}, support {s}", f"cascade-s{s}", P_DEFAULT)
-        for s in SUPPORT_THRESHOLDS
-        if s != SUPPORT_DEFAULT
     ]
     for p in P_SWEEP:
         if p != P_DEFAULT:
             runs += [
                 Config(f"small p={p}", "small", p),
-                Config(f"cascade p={p}", "cascade", p),
-                Config(f"{PII_ALLOWED} p={p}", "cascade-pii-allow", p),
+                Config(f"cascade p={p}", "cascade", p, THRESHOLD_DEFAULT),
             ]
     return runs
 
 
 def use_cases() -> dict[str, Any]:
-    def cascade(threshold: float = THRESHOLD_DEFAULT, **guard: Any) -> dict[str, Any]:
-        check = {"small": "small", "large": "large", "check": "groundedness"}
-        return {"model": "small", "cascade": {**check, "threshold": threshold}, "guard": guard}
-
+    """The cascade use cases leave the guard at its defaults; ``cascade`` leaves the threshold
+    at its default too."""
+    check = {"small": "small", "large": "large", "check": "groundedness"}
     cases: dict[str, Any] = {
         "small": {"model": "small"},
         "large": {"model": "large"},
-        "cascade": cascade(),
-        "cascade-pii-allow": cascade(pii_action="allow"),
+        "cascade": {"model": "small", "cascade": check},
     }
     for t in THRESHOLDS:
-        cases[f"cascade-t{t}"] = cascade(t, pii_action="allow")
-    for s in SUPPORT_THRESHOLDS:
-        cases[f"cascade-s{s}"] = cascade(pii_action="allow", support_threshold=s)
+        cases[f"cascade-t{t}"] = {"model": "small", "cascade": {**check, "threshold": t}}
     return cases
 
 
@@ -265,6 +262,7 @@ class Outcome:
     model: str
     right: bool
     wall_ms: float
+    text: str
 
 
 def ask_all(
@@ -283,7 +281,9 @@ def ask_all(
             wall_ms = (time.perf_counter() - started) * 1000
             right = gold in normalise(answer.text)
             assert answer.trace_id is not None
-            outcomes[run.name][item.qid] = Outcome(answer.trace_id, answer.model, right, wall_ms)
+            outcomes[run.name][item.qid] = Outcome(
+                answer.trace_id, answer.model, right, wall_ms, answer.text
+            )
     return outcomes
 
 
@@ -301,9 +301,37 @@ def costs(ls: Leitstand) -> dict[str, float]:
         return {trace_id: float(cost) for trace_id, cost in rows if trace_id is not None}
 
 
-def span_ms(ls: Leitstand, trace_id: str, name: str) -> float | None:
+def span(ls: Leitstand, trace_id: str, name: str) -> Any | None:
     spans = [s for s in ls.traces.get(trace_id).spans if s.name == name]
-    return spans[0].duration_ms if spans else None
+    return spans[0] if spans else None
+
+
+def span_ms(ls: Leitstand, trace_id: str, name: str) -> float | None:
+    found = span(ls, trace_id, name)
+    return None if found is None else float(found.duration_ms)
+
+
+def check_score(ls: Leitstand, trace_id: str) -> float | None:
+    """The cascade check's score (the weakest sentence's support), as the trace has it."""
+    found = span(ls, trace_id, "cascade")
+    score = None if found is None else found.attributes.get("score")
+    return None if score is None else float(score)
+
+
+def scores(values: list[float | None]) -> dict[str, Any]:
+    """Minimum, quartiles and maximum of check scores; how many had none (no claim)."""
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return {"n": 0, "none": len(values)}
+    return {
+        "n": len(known),
+        "none": len(values) - len(known),
+        "min": round(known[0], 3),
+        "p25": round(percentile(known, 0.25), 3),
+        "p50": round(percentile(known, 0.50), 3),
+        "p75": round(percentile(known, 0.75), 3),
+        "max": round(known[-1], 3),
+    }
 
 
 def paired(a: dict[str, Outcome], b: dict[str, Outcome], qids: list[str]) -> dict[str, float]:
@@ -316,6 +344,7 @@ def paired(a: dict[str, Outcome], b: dict[str, Outcome], qids: list[str]) -> dic
 
 def evaluate(
     ls: Leitstand,
+    models: ScriptedModels,
     items: list[Item],
     runs: list[Config],
     outcomes: dict[str, dict[str, Outcome]],
@@ -337,13 +366,15 @@ def evaluate(
             "cost_fraction_of_large": ratio(total, large_cost, 4),
             "latency_ms": summary([o.wall_ms for o in rows.values()]),
         }
-        if run.use_case.startswith("cascade"):
+        if run.threshold is not None:
             escalated = [q for q, o in rows.items() if o.model == "large"]
             kept = [q for q, o in rows.items() if o.model == "small"]
             small_right = {q for q in rows if by_id[q].share < run.p}
             cascade_ms = [span_ms(ls, rows[q].trace_id, "cascade") for q in rows]
             check_ms = [span_ms(ls, rows[q].trace_id, "groundedness") for q in kept]
+            score = {q: check_score(ls, rows[q].trace_id) for q in rows}
             block |= {
+                "threshold": run.threshold,
                 "escalated_share": round(len(escalated) / len(rows), 4),
                 "accuracy_gap_to_large": round(large_accuracy - accuracy, 4),
                 "wrong_kept": sum(1 for q in kept if q not in small_right),
@@ -351,15 +382,42 @@ def evaluate(
                 "small_wrong": len(rows) - len(small_right),
                 "cascade_span_ms": summary([v for v in cascade_ms if v is not None]),
                 "check_ms": summary([v for v in check_ms if v is not None]),
+                "check_score": {
+                    "small_right": scores([score[q] for q in rows if q in small_right]),
+                    "small_wrong": scores([score[q] for q in rows if q not in small_right]),
+                },
             }
+            if run.name == "cascade":
+                block["examples"] = {
+                    "wrong_kept": [
+                        example(by_id[q], rows[q].text, score[q])
+                        for q in kept
+                        if q not in small_right
+                    ][:EXAMPLES],
+                    "right_escalated": [
+                        example(by_id[q], models.said[q, run.p], score[q])
+                        for q in escalated
+                        if q in small_right
+                    ][:EXAMPLES],
+                }
             small_run = "small" if run.p == P_DEFAULT else f"small p={run.p}"
-            block["pii_action"] = "pseudonymise" if run.use_case == "cascade" else "allow"
             block["added_ms"] = {
                 "kept_vs_small": paired(rows, outcomes[small_run], kept),
                 "escalated_vs_large": paired(rows, outcomes["large"], escalated),
             }
         result[run.name] = block
     return result
+
+
+def example(item: Item, said: str, score: float | None) -> dict[str, Any]:
+    """One question the check decided wrongly: what the small model said and its score."""
+    return {
+        "id": item.qid,
+        "question": item.question,
+        "gold": item.answer,
+        "small_answer": said,
+        "weakest_sentence_support": score,
+    }
 
 
 def acceptance(languages: dict[str, Any]) -> dict[str, Any]:
@@ -391,7 +449,7 @@ def main() -> None:
             "seed": SEED,
             "p": P_DEFAULT,
             "threshold": THRESHOLD_DEFAULT,
-            "support_threshold": SUPPORT_DEFAULT,
+            "check": "groundedness: the support of the weakest sentence of the restored answer",
             "prices_per_1m": {k: {"input": i, "output": o} for k, (i, o) in PRICES.items()},
             "retrieval": "lexical, top_k 5 (default)",
         },
@@ -405,7 +463,7 @@ def main() -> None:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp, leitstand(data, Path(tmp), models) as ls:
             outcomes = ask_all(ls, models, items, runs)
-            configurations = evaluate(ls, items, runs, outcomes, costs(ls))
+            configurations = evaluate(ls, models, items, runs, outcomes, costs(ls))
         found = sum(models.found.get(item.qid, False) for item in items)
         block = {
             "questions": len(items),
