@@ -29,8 +29,11 @@ class LeitstandProcess:
         port: int | None = None,
         env: dict[str, str] | None = None,
         timeout_s: float = 30.0,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.config = config
+        self.args = args
+        """Further options of ``leitstand serve``, e.g. ``("--workers", "4")``."""
         self.port = port or free_port()
         self.env = {**os.environ, "LEITSTAND_CONFIG": str(config), **(env or {})}
         self.timeout_s = timeout_s
@@ -53,6 +56,7 @@ class LeitstandProcess:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                *self.args,
             ],
             env=self.env,
             cwd=self.config.parent,

@@ -20,11 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 
+from leitstand.cache.answers import AnswerCache
 from leitstand.config.loading import Config, load_config
 from leitstand.config.settings import RetrievalProfile
 from leitstand.errors import ConfigError, NotFoundError
+from leitstand.govern.controls import RequestControls
 from leitstand.govern.keys import KeyStore
+from leitstand.govern.limits import Limiter
 from leitstand.govern.usage import Caller
+from leitstand.guard.tools import ToolApprovals
 from leitstand.llm.base import ChatMessage, ChatOptions
 from leitstand.llm.gateway import ChatGateway
 from leitstand.llm.router import Router
@@ -118,6 +122,15 @@ class Leitstand:
                 except ConfigError:
                     self.close()
                     raise
+            cache = self.settings.use_cases[name].cache
+            if cache.semantic_threshold is not None and self.embeddings is None:
+                self.close()
+                raise ConfigError(
+                    f"use case {name!r}: cache.semantic_threshold needs an embedding model, "
+                    "and none is configured",
+                    hint="configure `embeddings` (a local model or an endpoint), or use "
+                    "cache.exact only",
+                )
             if guard.semantic_topics and self.embeddings is None:
                 self.close()
                 raise ConfigError(
@@ -129,8 +142,23 @@ class Leitstand:
         self.router = Router(self.settings.models, self.answers.models.get, self.settings.gateway)
         """Routing, fallbacks and circuit breakers, shared by both modes."""
         self.answers.router = self.router
+        self.limiter = Limiter(self.db, self.settings.gateway)
+        """Requests, tokens and money per key, team and use case, counted in the database."""
+        embedder = self.embeddings.embedder if self.embeddings is not None else None
+        self.cache = AnswerCache(self.db, embedder)
+        """Exact and semantic answer caches (``use_cases.<name>.cache``)."""
+        self.approvals = ToolApprovals(self.db)
+        """Tool calls held for a person's decision (``use_cases.<name>.tools.approve``)."""
+        controls = RequestControls(self.limiter, self.cache)
+        self.answers.controls = controls
         self.gateway = ChatGateway(
-            self.settings, self.tracer, self.router, self.answers.guard, self.detector.detect
+            self.settings,
+            self.tracer,
+            self.router,
+            self.answers.guard,
+            self.detector.detect,
+            controls=controls,
+            approvals=self.approvals,
         )
         """Chat-mode use cases: the client's conversation through guards, limits, routing."""
         self.traces = TraceStore(self.db)
@@ -242,6 +270,7 @@ class Leitstand:
                 )
             sweep_unused(session.connection())  # in the same transaction as the deletion
         self._refresh_vector_files()
+        self.cache.sweep()  # answers given from the deleted passages
 
     def _refresh_vector_files(self) -> None:
         if self.embeddings is not None:
@@ -361,6 +390,8 @@ class Leitstand:
             self.embeddings.close()
         self.tracer.close()
         self.answers.close()
+        if hasattr(self, "cache"):
+            self.cache.close()
         self.db.dispose()
 
     def __enter__(self) -> Leitstand:

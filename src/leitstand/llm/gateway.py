@@ -21,14 +21,23 @@ from typing import TYPE_CHECKING, Any
 
 from leitstand.config.settings import Settings, UseCaseSettings
 from leitstand.errors import GuardBlockedError, LeitstandError
+from leitstand.govern.controls import RequestControls, system_hash
 from leitstand.govern.costs import estimate_prompt_tokens
 from leitstand.govern.usage import Caller, Metered, meter, usage_row
+from leitstand.guard.tools import (
+    OfferedTools,
+    ToolApprovals,
+    ToolCallGuard,
+    ToolVerdict,
+    offered_tools,
+)
 from leitstand.llm.base import ChatMessage, ChatResult, Usage
 from leitstand.llm.cascade import CascadeDecision, score_by_model
 from leitstand.llm.router import Plan, RouteContext, Router, detect_task
 from leitstand.trace.recorder import ActiveTrace, SpanRecord, Tracer
 
 if TYPE_CHECKING:
+    from leitstand.govern.limits import Admission
     from leitstand.guard.request import AnswerWatch, InputCheck, RequestGuard
 
 LEITSTAND_FIELDS = ("footnotes",)
@@ -79,8 +88,29 @@ class Outcome:
 
     trace_id: str
     model: str
-    cached: bool = False
+    cached: str | None = None
+    """``exact`` or ``semantic`` for an answer from the cache."""
     warnings: list[str] = field(default_factory=list)
+    """Spent soft budgets of the caller (served anyway)."""
+
+
+@dataclass
+class _Request:
+    """One chat-mode request on its way through the corridor."""
+
+    trace: ActiveTrace
+    forwarded: dict[str, Any]
+    plan: Plan
+    watch: AnswerWatch | None
+    check: InputCheck | None
+    offered: OfferedTools
+    admission: Admission | None = None
+    cache_keys: dict[str, Any] | None = None
+    """Set when the answer may be looked up in and stored to the cache."""
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.admission.warnings) if self.admission is not None else []
 
 
 class ChatGateway:
@@ -93,12 +123,18 @@ class ChatGateway:
         router: Router,
         guard_for: Callable[[str], RequestGuard | None],
         detect_language: Callable[[str], str],
+        *,
+        controls: RequestControls | None = None,
+        approvals: ToolApprovals | None = None,
     ) -> None:
         self.detect_language = detect_language
         self.settings = settings
         self.tracer = tracer
         self.router = router
         self.guard_for = guard_for
+        self.controls = controls or RequestControls(None, None)
+        self.approvals = approvals
+        self._tool_guards: dict[str, ToolCallGuard] = {}
 
     # -- the corridor ---------------------------------------------------------------
 
@@ -109,7 +145,7 @@ class ChatGateway:
         settings: UseCaseSettings,
         caller: Caller,
         model: str | None,
-    ) -> tuple[ActiveTrace, dict[str, Any], Plan, AnswerWatch | None, InputCheck | None, int]:
+    ) -> _Request:
         trace = self.tracer.start("request", "chat")
         trace.use_case = use_case
         try:
@@ -118,6 +154,7 @@ class ChatGateway:
                 raise LeitstandError(
                     "messages must be a non-empty list", hint="send the conversation"
                 )
+            offered = offered_tools(body.get("tools"))  # a broken schema fails before any call
             conversation = Conversation.of(messages)
             trace.input = conversation.question
             guard = self.guard_for(use_case)
@@ -127,6 +164,7 @@ class ChatGateway:
                 forwarded["messages"] = _replaced(messages, conversation, check)
             texts = conversation.all_texts(messages)
             tokens = estimate_prompt_tokens(texts, self.settings.gateway.chars_per_token)
+            admission = self.controls.admit(trace, use_case, caller, tokens)
             context = RouteContext(
                 input_tokens=tokens,
                 language=(
@@ -139,8 +177,30 @@ class ChatGateway:
             )
             plan = self.router.plan(settings, context, first=model)
             trace.set(route={"task": context.task, "input_tokens": tokens, "rule": plan.rule})
-            watch = guard.watch(check) if guard is not None else None
-            return trace, forwarded, plan, watch, check, tokens
+            request = _Request(
+                trace,
+                forwarded,
+                plan,
+                guard.watch(check) if guard is not None else None,
+                check,
+                offered,
+                admission,
+            )
+            if (
+                not offered.tools
+                and body.get("n", 1) == 1
+                and self.controls.caching(settings.cache, check)
+            ):
+                request.cache_keys = {
+                    "prompt_hash": system_hash(messages),
+                    "model": model or settings.model,
+                    "messages": [
+                        (str(m.get("role")), _text(m.get("content")))
+                        for m in messages
+                        if m.get("role") not in ("system", "developer")
+                    ],
+                }
+            return request
         except BaseException as exc:
             trace.finish(error=exc)
             raise
@@ -162,6 +222,40 @@ class ChatGateway:
             _escalate(trace, check.reasons)
         return check
 
+    def _lookup(
+        self, request: _Request, use_case: str, settings: UseCaseSettings, caller: Caller
+    ) -> dict[str, Any] | None:
+        """A cached answer in the provider's shape, or None."""
+        if request.cache_keys is None:
+            return None
+        hit = self.controls.lookup(
+            request.trace,
+            use_case=use_case,
+            settings=settings.cache,
+            caller=caller,
+            **request.cache_keys,
+        )
+        if hit is None:
+            return None
+        trace = request.trace
+        payload = dict(hit.response)
+        name = str(request.cache_keys["model"])
+        message = _first_message(payload) or {}
+        trace.model = name
+        trace.output = message.get("content") if isinstance(message.get("content"), str) else None
+        trace.set(cached=True)
+        metered = Metered(0, 0, False, 0.0)
+        self._record(trace, use_case, caller, name, metered, cached=True)
+        payload["model"] = use_case
+        payload["leitstand"] = {
+            **self._summary(trace, use_case, name, Plan([name]), metered),
+            "attempts": [],
+            "cache": trace.attributes.get("cache"),
+        }
+        if request.warnings:
+            payload["leitstand"]["warnings"] = request.warnings
+        return payload
+
     def complete(
         self,
         body: dict[str, Any],
@@ -172,10 +266,21 @@ class ChatGateway:
         model: str | None = None,
     ) -> tuple[dict[str, Any], Outcome]:
         """A whole answer in the provider's shape; ``model`` skips the routing rules."""
-        trace, forwarded, plan, watch, check, _ = self._begin(
-            body, use_case, settings, caller, model
+        request = self._begin(body, use_case, settings, caller, model)
+        trace, forwarded, plan, watch = (
+            request.trace,
+            request.forwarded,
+            request.plan,
+            request.watch,
         )
         try:
+            cached = self._lookup(request, use_case, settings, caller)
+            if cached is not None:
+                name = str(cached["leitstand"]["model"])
+                self.controls.settle(request.admission, trace)
+                trace.finish()
+                kind = cached["leitstand"]["cache"]["kind"]
+                return cached, Outcome(trace.id, name, cached=kind, warnings=request.warnings)
             if settings.cascade is not None and model is None:
                 name, result, plan = self._cascade(
                     settings, plan, forwarded, trace, use_case, caller
@@ -193,15 +298,38 @@ class ChatGateway:
             trace.output = text if isinstance(text, str) else None
             metered = self._meter(name, result.usage, forwarded, text or "")
             self._record(trace, use_case, caller, name, metered)
+            verdicts = self._check_tools(request, settings, caller, use_case, payload)
             payload["model"] = use_case
             payload["leitstand"] = self._summary(trace, use_case, name, plan, metered)
-            if check is not None and check.action != "allow":
-                payload["leitstand"]["guard"] = check.action
+            if verdicts:
+                payload["leitstand"]["tool_calls"] = [v.as_dict() for v in verdicts]
+            if request.check is not None and request.check.action != "allow":
+                payload["leitstand"]["guard"] = request.check.action
+            if request.warnings:
+                payload["leitstand"]["warnings"] = request.warnings
+            if (
+                request.cache_keys is not None
+                and isinstance(text, str)
+                and text.strip()
+                and not message.get("tool_calls")
+                and _finish_reason(payload) == "stop"
+            ):
+                stored = {k: v for k, v in payload.items() if k != "leitstand"}
+                self.controls.store(
+                    trace,
+                    use_case=use_case,
+                    settings=settings.cache,
+                    caller=caller,
+                    response=stored,
+                    **request.cache_keys,
+                )
         except BaseException as exc:
+            self.controls.settle(request.admission, trace)
             trace.finish(error=exc)
             raise
+        self.controls.settle(request.admission, trace)
         trace.finish()
-        return payload, Outcome(trace.id, name)
+        return payload, Outcome(trace.id, name, warnings=request.warnings)
 
     def stream(
         self,
@@ -214,14 +342,41 @@ class ChatGateway:
     ) -> Iterator[str | Outcome]:
         """Server-sent events. The first item is an :class:`Outcome`, produced once the
         chosen model's stream has started (errors before that raise, for a proper status);
-        then ``data:`` lines as strings. A cascade answers in one piece (see
+        then ``data:`` lines as strings. A cascade and a cache hit answer in one piece (see
         ``llm/cascade.py``), sent as a stream."""
         if settings.cascade is not None and model is None:
             payload, outcome = self.complete(body, use_case, settings, caller)
             yield outcome
             yield from _as_stream(payload, body)
             return
-        trace, forwarded, plan, watch, _, _ = self._begin(body, use_case, settings, caller, model)
+        request = self._begin(body, use_case, settings, caller, model)
+        trace = request.trace
+        try:
+            cached = self._lookup(request, use_case, settings, caller)
+        except BaseException as exc:
+            self.controls.settle(request.admission, trace)
+            trace.finish(error=exc)
+            raise
+        if cached is not None:
+            self.controls.settle(request.admission, trace)
+            trace.finish()
+            name = str(cached["leitstand"]["model"])
+            kind = cached["leitstand"]["cache"]["kind"]
+            yield Outcome(trace.id, name, cached=kind, warnings=request.warnings)
+            yield from _as_stream(cached, body)
+            return
+        yield from self._relay(request, body, use_case, settings, caller)
+
+    def _relay(
+        self,
+        request: _Request,
+        body: dict[str, Any],
+        use_case: str,
+        settings: UseCaseSettings,
+        caller: Caller,
+    ) -> Iterator[str | Outcome]:
+        """The routed model's stream, passed on through the watch and the tool policy."""
+        trace, forwarded, plan = request.trace, request.forwarded, request.plan
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         chosen: list[str] = []
         span = trace.open_span("generate")
@@ -230,40 +385,132 @@ class ChatGateway:
             first = next(chunks, None)
         except BaseException as exc:
             span.fail(exc)
+            self.controls.settle(request.admission, trace)
             trace.finish(error=exc)
             raise
         name = chosen[-1] if chosen else settings.model
-        yield Outcome(trace.id, name)
-        reply = _StreamedReply(use_case, watch, span)
+        yield Outcome(trace.id, name, warnings=request.warnings)
+
+        def check_tools(calls: list[dict[str, Any]]) -> list[ToolVerdict]:
+            return self._tool_guard(settings).check(
+                request.offered, calls, trace_id=trace.id, use_case=use_case, key_name=caller.key
+            )
+
+        reply = _StreamedReply(use_case, request.watch, span, check_tools)
         try:
             if first is not None:
                 yield from reply.take(first)
             for chunk in chunks:
                 yield from reply.take(chunk)
             yield from reply.close()
-            text = reply.text()
-            trace.model = name
-            trace.output = text
-            metered = self._meter(name, reply.usage, forwarded, text)
-            self._record(trace, use_case, caller, name, metered)
-            closing = _finish_chunk(reply.last, use_case, reply.finish_reason or "stop")
-            closing["leitstand"] = self._summary(trace, use_case, name, plan, metered)
-            yield _sse(closing)
+            yield from self._ending(request, reply, name, use_case, settings, caller)
             if include_usage:
-                yield _sse(_usage_chunk(reply.last, use_case, metered))
+                yield _sse(_usage_chunk(reply.last, use_case, reply.metered))
             yield "data: [DONE]\n\n"
         except GeneratorExit:
+            self.controls.settle(request.admission, trace)
             trace.finish(status="cancelled")
             raise
         except Exception as exc:  # the client must learn that the answer is incomplete
             span.fail(exc)
+            self.controls.settle(request.admission, trace)
             trace.finish(error=exc)
             yield _error_event(exc)
             return
         finally:
             span.set(model=name, attempts=[a.as_dict() for a in plan.attempts])
             trace.close_span(span)
+        self.controls.settle(request.admission, trace)
         trace.finish()
+
+    def _ending(
+        self,
+        request: _Request,
+        reply: _StreamedReply,
+        name: str,
+        use_case: str,
+        settings: UseCaseSettings,
+        caller: Caller,
+    ) -> Iterator[str]:
+        """Meters a streamed answer, caches it, and sends the closing chunk."""
+        trace = request.trace
+        text = reply.text()
+        trace.model = name
+        trace.output = text
+        metered = reply.metered = self._meter(name, reply.usage, request.forwarded, text)
+        self._record(trace, use_case, caller, name, metered)
+        closing = _finish_chunk(reply.last, use_case, reply.finish())
+        closing["leitstand"] = self._summary(trace, use_case, name, request.plan, metered)
+        if reply.verdicts:
+            closing["leitstand"]["tool_calls"] = [v.as_dict() for v in reply.verdicts]
+            _trace_tools(trace, reply.verdicts)
+        if request.warnings:
+            closing["leitstand"]["warnings"] = request.warnings
+        if (
+            request.cache_keys is not None
+            and text.strip()
+            and not reply.tool_calls
+            and reply.finish_reason in (None, "stop")
+        ):
+            self.controls.store(
+                trace,
+                use_case=use_case,
+                settings=settings.cache,
+                caller=caller,
+                response=_whole(reply.last, use_case, text, metered),
+                **request.cache_keys,
+            )
+        yield _sse(closing)
+
+    # -- tools ----------------------------------------------------------------------
+
+    def _tool_guard(self, settings: UseCaseSettings) -> ToolCallGuard:
+        key = settings.tools.model_dump_json()
+        guard = self._tool_guards.get(key)
+        if guard is None:
+            approvals = self.approvals
+            if approvals is None and settings.tools.approve:
+                raise LeitstandError(
+                    "tools.approve lists tools, but this gateway records no approvals",
+                    hint="open leitstand with its database (Leitstand.open)",
+                )
+            guard = self._tool_guards[key] = ToolCallGuard(settings.tools, approvals)
+        return guard
+
+    def _check_tools(
+        self,
+        request: _Request,
+        settings: UseCaseSettings,
+        caller: Caller,
+        use_case: str,
+        payload: dict[str, Any],
+    ) -> list[ToolVerdict]:
+        """Checks the answer's tool calls; rejected and held ones are taken out of it and
+        explained (in the text when no call is left, and in ``leitstand.tool_calls``)."""
+        message = _first_message(payload)
+        calls = message.get("tool_calls") if message is not None else None
+        if message is None or not isinstance(calls, list) or not calls:
+            return []
+        verdicts = self._tool_guard(settings).check(
+            request.offered,
+            calls,
+            trace_id=request.trace.id,
+            use_case=use_case,
+            key_name=caller.key,
+        )
+        _trace_tools(request.trace, verdicts)
+        kept = [call for call, verdict in zip(calls, verdicts, strict=True) if verdict.allowed]
+        if len(kept) == len(calls):
+            return verdicts
+        if kept:
+            message["tool_calls"] = kept
+        else:
+            message.pop("tool_calls", None)
+            note = _tool_note(verdicts)
+            text = message.get("content")
+            message["content"] = f"{text}\n\n{note}" if isinstance(text, str) and text else note
+            payload["choices"][0]["finish_reason"] = "stop"
+        return verdicts
 
     def _cascade(
         self,
@@ -340,7 +587,14 @@ class ChatGateway:
         )
 
     def _record(
-        self, trace: ActiveTrace, use_case: str, caller: Caller, name: str, metered: Metered
+        self,
+        trace: ActiveTrace,
+        use_case: str,
+        caller: Caller,
+        name: str,
+        metered: Metered,
+        *,
+        cached: bool = False,
     ) -> None:
         trace.set(
             tokens={
@@ -358,6 +612,7 @@ class ChatGateway:
                 model=name,
                 provider_model=self.settings.models[name].model,
                 metered=metered,
+                cached=cached,
             )
         )
 
@@ -366,10 +621,19 @@ class _StreamedReply:
     """A streamed answer passing through: text is shown as the watch allows, tool calls are
     gathered whole, usage and the finish reason are kept for the end."""
 
-    def __init__(self, use_case: str, watch: AnswerWatch | None, span: SpanRecord) -> None:
+    def __init__(
+        self,
+        use_case: str,
+        watch: AnswerWatch | None,
+        span: SpanRecord,
+        check_tools: Callable[[list[dict[str, Any]]], list[ToolVerdict]] | None = None,
+    ) -> None:
         self.use_case = use_case
         self.watch = watch
         self.span = span
+        self.check_tools = check_tools
+        self.verdicts: list[ToolVerdict] = []
+        self.metered = Metered(0, 0, True, 0.0)
         self.started = time.perf_counter()
         self.pieces: list[str] = []
         self.tool_calls: dict[int, dict[str, Any]] = {}
@@ -407,7 +671,23 @@ class _StreamedReply:
             yield _sse(_content_chunk(self.last, self.use_case, rest))
         if self.tool_calls:
             calls = [self.tool_calls[index] for index in sorted(self.tool_calls)]
-            yield _sse(_tool_chunk(self.last, self.use_case, calls))
+            if self.check_tools is not None:
+                self.verdicts = self.check_tools(calls)
+                kept = [c for c, v in zip(calls, self.verdicts, strict=True) if v.allowed]
+                if len(kept) < len(calls):
+                    if not kept:  # the answer ends as text that says why
+                        self.finish_reason = "stop"
+                        note = _tool_note(self.verdicts)
+                        note = f"\n\n{note}" if self.pieces else note
+                        self.pieces.append(note)
+                        yield _sse(_content_chunk(self.last, self.use_case, note))
+                    calls = [{**call, "index": i} for i, call in enumerate(kept)]
+            if calls:
+                yield _sse(_tool_chunk(self.last, self.use_case, calls))
+
+    def finish(self) -> str:
+        """The finish reason for the client."""
+        return self.finish_reason or "stop"
 
     def text(self) -> str:
         text = "".join(self.pieces)
@@ -557,6 +837,56 @@ def _error_event(exc: BaseException) -> str:
     else:
         body = error_body(f"internal error: {type(exc).__name__}", "server_error", "internal_error")
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+def _finish_reason(payload: dict[str, Any]) -> str | None:
+    choices = payload.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        reason = choices[0].get("finish_reason")
+        return reason if isinstance(reason, str) else None
+    return None
+
+
+def _whole(chunk: dict[str, Any], use_case: str, text: str, metered: Metered) -> dict[str, Any]:
+    """A streamed answer as the whole response the cache keeps."""
+    return {
+        "id": chunk.get("id") or "chatcmpl-leitstand",
+        "object": "chat.completion",
+        "created": chunk.get("created") or int(time.time()),
+        "model": use_case,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": metered.prompt_tokens,
+            "completion_tokens": metered.completion_tokens,
+            "total_tokens": metered.tokens,
+        },
+    }
+
+
+def _tool_note(verdicts: list[ToolVerdict]) -> str:
+    """Why the model's tool calls were not passed on, for the client (and its user)."""
+    lines = []
+    for verdict in verdicts:
+        if verdict.status == "held":
+            lines.append(
+                f"The call of tool {verdict.tool!r} waits for a person's approval "
+                f"(approval {verdict.approval_id}); it was not made."
+            )
+        elif verdict.status == "rejected":
+            lines.append(f"The call of tool {verdict.tool!r} was refused: {verdict.reason}")
+    return "\n".join(lines)
+
+
+def _trace_tools(trace: ActiveTrace, verdicts: list[ToolVerdict]) -> None:
+    trace.set(tool_calls=[verdict.as_dict() for verdict in verdicts])
+    if any(verdict.status == "held" for verdict in verdicts):
+        trace.set(tool_approvals=[v.approval_id for v in verdicts if v.approval_id is not None])
 
 
 def _escalate(trace: ActiveTrace, reasons: list[str]) -> None:

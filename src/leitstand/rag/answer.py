@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leitstand.llm.base import Usage
@@ -68,6 +68,10 @@ class Answer:
     answered: bool = True
     groundedness: Groundedness | None = None
     """How well each sentence is supported by its sources (chat models only)."""
+    cached: dict[str, Any] | None = None
+    """Served from the answer cache: ``kind``, ``similarity``, ``entry_id``, ``cached_at``."""
+    warnings: list[str] = field(default_factory=list)
+    """Spent soft budgets of the caller (the request was served anyway)."""
 
     def footnotes(self) -> str:
         if not self.sources:
@@ -80,6 +84,16 @@ class Answer:
         notes = self.footnotes()
         return f"{self.text}\n\n{notes}" if notes else self.text
 
+    def cache_entry(self) -> dict[str, Any]:
+        """What the answer cache keeps of it (see :func:`cached_answer`)."""
+        return {
+            "text": self.text,
+            "language": self.language,
+            "model": self.model,
+            "prompt_hash": self.prompt_hash,
+            "sources": [source.as_dict() for source in self.sources],
+        }
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "answer": self.text,
@@ -91,7 +105,51 @@ class Answer:
             "prompt_hash": self.prompt_hash,
             "sources": [source.as_dict() for source in self.sources],
             "groundedness": self.groundedness.as_dict() if self.groundedness else None,
+            "cached": self.cached,
+            "warnings": self.warnings,
         }
+
+
+def cached_answer(response: dict[str, Any], question: str, use_case: str) -> Answer:
+    """An answer as :func:`Answer.cache_entry` stored it, for a cache hit."""
+    from leitstand.rag.assembly import Passage
+
+    sources = []
+    for data in response.get("sources") or []:
+        fields = {name: data[name] for name in _HIT_FIELDS}
+        hit: Hit = (
+            Passage(**fields, chunk_ids=tuple(data["chunk_ids"]), tokens=int(data["tokens"]))
+            if "chunk_ids" in data
+            else Hit(**fields)
+        )
+        sources.append(SourceRef(int(data["number"]), hit))
+    return Answer(
+        text=str(response["text"]),
+        sources=sources,
+        question=question,
+        language=str(response["language"]),
+        use_case=use_case,
+        model=str(response["model"]),
+        prompt_hash=response.get("prompt_hash"),
+    )
+
+
+_HIT_FIELDS = (
+    "chunk_id",
+    "document_id",
+    "score",
+    "text",
+    "heading",
+    "start_char",
+    "end_char",
+    "page_start",
+    "page_end",
+    "language",
+    "title",
+    "path",
+    "uri",
+    "source",
+)
 
 
 def cited_numbers(text: str) -> list[int]:

@@ -13,21 +13,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from leitstand.config.loading import Config
 from leitstand.config.settings import EXTRACTIVE, CascadeSettings, UseCaseSettings
 from leitstand.errors import GuardBlockedError, UnknownUseCaseError
+from leitstand.govern.controls import RequestControls
 from leitstand.govern.costs import estimate_prompt_tokens
-from leitstand.govern.usage import Caller, meter, usage_row
+from leitstand.govern.usage import Caller, Metered, meter, usage_row
 from leitstand.guard.grounded import Groundedness, GroundednessChecker, ModelJudge
 from leitstand.guard.request import AnswerWatch, InputCheck, RequestGuard
 from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, Usage
 from leitstand.llm.cascade import CascadeDecision, score_by_model
 from leitstand.llm.router import RouteContext, detect_task
-from leitstand.rag.answer import NO_ANSWER, Answer, SourceRef, cited_numbers, localised
+from leitstand.rag.answer import (
+    NO_ANSWER,
+    Answer,
+    SourceRef,
+    cached_answer,
+    cited_numbers,
+    localised,
+)
 from leitstand.rag.assembly import ContextAssembler, Passage
 from leitstand.rag.extractive import ExtractiveAnswerer
 from leitstand.search.analyser import Analyser
@@ -38,7 +46,9 @@ from leitstand.store.database import Database
 from leitstand.trace.recorder import ActiveTrace, Tracer
 
 if TYPE_CHECKING:
+    from leitstand.cache.answers import CacheHit
     from leitstand.embeddings.base import Embedder
+    from leitstand.govern.limits import Admission
     from leitstand.guard.injection.classifier import TransformersClassifier
     from leitstand.llm.router import Router
     from leitstand.prompts import PromptTemplate
@@ -73,6 +83,10 @@ class StreamEvent:
     sources: list[SourceRef] | None = None
     answer: Answer | None = None
     trace_id: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    """On ``sources``: spent soft budgets of the caller (served anyway)."""
+    cached: str | None = None
+    """On ``sources``: ``exact`` or ``semantic`` when the answer comes from the cache."""
 
 
 class ModelPool:
@@ -122,6 +136,8 @@ class AnswerService:
         self.models = ModelPool(config)
         self.router: Router | None = None
         """Set by :class:`~leitstand.core.Leitstand`: fallbacks and cascades of the models."""
+        self.controls = RequestControls(None, None)
+        """Set by :class:`~leitstand.core.Leitstand`: limits and answer caches."""
         self.assembler = ContextAssembler(db, self.settings.assembly)
         self.extractive = ExtractiveAnswerer(
             analyser,
@@ -245,30 +261,102 @@ class AnswerService:
     ) -> Iterator[StreamEvent]:
         """Answer a question piece by piece; the trace is finished when the stream ends."""
         trace, resolved = self._start(question, use_case)
+        caller = caller or Caller()
+        admission: Admission | None = None
         try:
             check = self._guard_input(question, history, resolved, trace)
+            tokens = estimate_prompt_tokens(
+                [question, *(m.content for m in history)], self.settings.gateway.chars_per_token
+            )
+            admission = self.controls.admit(trace, resolved.name, caller, tokens)
+            warnings = list(admission.warnings) if admission is not None else []
+            cache = resolved.settings.cache
+            caching = resolved.model != EXTRACTIVE and self.controls.caching(cache, check)
+            if caching:
+                keys = self._cache_keys(question, history, resolved)
+                hit = self.controls.lookup(
+                    trace, use_case=resolved.name, settings=cache, caller=caller, **keys
+                )
+                if hit is not None:
+                    yield from self._cached(hit, question, resolved, caller, warnings, trace)
+                    trace.finish()
+                    return
             language, hits = self._retrieve(question, resolved, trace)
             if resolved.model == EXTRACTIVE:
-                yield from self._extractive(question, language, hits, resolved, trace)
+                events = self._extractive(question, language, hits, resolved, trace)
             else:
-                yield from self._generate(
-                    question,
-                    language,
-                    hits,
-                    resolved,
-                    history,
-                    options,
-                    trace,
-                    check,
-                    caller or Caller(),
+                events = self._generate(
+                    question, language, hits, resolved, history, options, trace, check, caller
                 )
+            for event in events:
+                if event.kind == "sources" and warnings:
+                    event = replace(event, warnings=warnings)  # noqa: PLW2901
+                if event.answer is not None:
+                    event.answer.warnings = warnings
+                    if caching and event.answer.answered:
+                        self.controls.store(
+                            trace,
+                            use_case=resolved.name,
+                            settings=cache,
+                            caller=caller,
+                            response=event.answer.cache_entry(),
+                            chunk_ids=_chunk_ids(hits),
+                            **keys,
+                        )
+                yield event
         except GeneratorExit:
             trace.finish(status="cancelled")
             raise
         except BaseException as exc:
             trace.finish(error=exc)
             raise
+        finally:
+            self.controls.settle(admission, trace)
         trace.finish()
+
+    def _cache_keys(
+        self, question: str, history: Sequence[ChatMessage], use_case: ResolvedUseCase
+    ) -> dict[str, Any]:
+        """What a rag answer is cached under besides use case and tenant: the prompt
+        template's version, the use case's model and the conversation."""
+        _, prompt_hash = self._template(use_case)
+        messages = [*((m.role, m.content) for m in history), ("user", question)]
+        return {"prompt_hash": prompt_hash, "model": use_case.model, "messages": messages}
+
+    def _cached(
+        self,
+        hit: CacheHit,
+        question: str,
+        use_case: ResolvedUseCase,
+        caller: Caller,
+        warnings: list[str],
+        trace: ActiveTrace,
+    ) -> Iterator[StreamEvent]:
+        """A cache hit as a stream: its sources, its text in one piece, done."""
+        answer = cached_answer(hit.response, question, use_case.name)
+        answer.trace_id = trace.id
+        answer.cached = trace.attributes.get("cache")
+        answer.warnings = warnings
+        trace.model = answer.model
+        trace.output = answer.text
+        trace.set(sources=len(answer.sources), cached=True)
+        if answer.model in self.settings.models:
+            trace.usage.append(
+                usage_row(
+                    trace_id=trace.id,
+                    use_case=use_case.name,
+                    caller=caller,
+                    model=answer.model,
+                    provider_model=self.settings.models[answer.model].model,
+                    metered=Metered(0, 0, False, 0.0),
+                    cached=True,
+                )
+            )
+        yield StreamEvent(
+            "sources", sources=answer.sources, trace_id=trace.id, warnings=warnings, cached=hit.kind
+        )
+        yield StreamEvent("delta", text=answer.text)
+        yield StreamEvent("done", answer=answer)
 
     def guard(self, use_case: str) -> RequestGuard | None:
         """The guards of a use case (``guard`` with its overrides); None when switched off."""
@@ -718,6 +806,14 @@ class AnswerService:
 
     def close(self) -> None:
         self.models.close()
+
+
+def _chunk_ids(hits: Sequence[Hit]) -> list[int]:
+    """Every chunk behind the passages a model was given (merged passages have several)."""
+    ids: list[int] = []
+    for hit in hits:
+        ids.extend(hit.chunk_ids if isinstance(hit, Passage) and hit.chunk_ids else [hit.chunk_id])
+    return ids
 
 
 def _merge_options(

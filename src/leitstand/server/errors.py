@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,13 +11,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leitstand.errors import (
+    BudgetExceededError,
     ConfigError,
     GuardBlockedError,
     LeitstandError,
     ModelError,
     NotFoundError,
+    RateLimitedError,
     UnknownUseCaseError,
 )
+from leitstand.guard.tools import InvalidToolsError
 
 
 class ApiError(Exception):
@@ -28,6 +32,7 @@ class ApiError(Exception):
         type_: str = "invalid_request_error",
         code: str | None = None,
         param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -35,6 +40,7 @@ class ApiError(Exception):
         self.type = type_
         self.code = code
         self.param = param
+        self.headers = headers
 
 
 def error_body(
@@ -43,26 +49,41 @@ def error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+_SIMPLE: tuple[tuple[type[LeitstandError], int, str, str | None, str | None], ...] = (
+    (UnknownUseCaseError, 404, "invalid_request_error", "model_not_found", "model"),
+    (NotFoundError, 404, "invalid_request_error", "not_found", None),
+    (GuardBlockedError, 400, "invalid_request_error", "content_blocked", None),
+    (ConfigError, 500, "server_error", "configuration_error", None),
+)
+"""Errors whose HTTP form depends on their class only: status, type, code, param."""
+
+
 def from_leitstand_error(exc: LeitstandError) -> ApiError:
     message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-    if isinstance(exc, UnknownUseCaseError):
-        return ApiError(404, message, code="model_not_found", param="model")
-    if isinstance(exc, NotFoundError):
-        return ApiError(404, message, code="not_found")
     if isinstance(exc, ModelError):
         status = 504 if exc.status_code == 504 else 502
         return ApiError(status, message, type_="upstream_error", code="model_error")
-    if isinstance(exc, GuardBlockedError):
-        return ApiError(400, message, code="content_blocked")
-    if isinstance(exc, ConfigError):
-        return ApiError(500, message, type_="server_error", code="configuration_error")
+    if isinstance(exc, RateLimitedError | BudgetExceededError):
+        limited = isinstance(exc, RateLimitedError)
+        return ApiError(
+            429,
+            message,
+            type_="rate_limit_error" if limited else "insufficient_quota",
+            code="rate_limit_exceeded" if limited else "budget_exceeded",
+            headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))},
+        )
+    if isinstance(exc, InvalidToolsError):
+        return ApiError(400, message, code="invalid_tools", param=exc.param)
+    for kind, status, type_, code, param in _SIMPLE:
+        if isinstance(exc, kind):
+            return ApiError(status, message, type_=type_, code=code, param=param)
     return ApiError(400, message)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
         return JSONResponse(
             error_body(exc.message, exc.type, exc.code, exc.param), exc.status, headers=headers
         )

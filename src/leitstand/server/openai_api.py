@@ -28,6 +28,21 @@ from leitstand.server.errors import ApiError, error_body, from_leitstand_error
 TRACE_HEADER = "X-Leitstand-Trace-Id"
 MODEL_HEADER = "X-Leitstand-Model"
 """The configured model that answered (after routing and fallbacks)."""
+CACHE_HEADER = "X-Leitstand-Cache"
+"""``exact`` or ``semantic`` when the answer came from the cache."""
+WARNING_HEADER = "X-Leitstand-Budget-Warning"
+"""Spent soft budgets of the caller (the request was served anyway)."""
+
+
+def _notice_headers(warnings: list[str], cached: str | None) -> dict[str, str]:
+    headers = {}
+    if warnings:  # header values are Latin-1: anything else becomes "?"
+        headers[WARNING_HEADER] = (
+            " | ".join(warnings).encode("latin-1", "replace").decode("latin-1")
+        )
+    if cached:
+        headers[CACHE_HEADER] = cached
+    return headers
 
 
 class ContentPart(BaseModel):
@@ -178,6 +193,7 @@ def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
                     "Cache-Control": "no-cache",
                     "X-Accel-Buffering": "no",
                     TRACE_HEADER: first.trace_id or "",
+                    **_notice_headers(first.warnings, first.cached),
                 },
             )
         answer = ls.ask(
@@ -204,9 +220,18 @@ def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
                 "answered": answer.answered,
                 "prompt_hash": answer.prompt_hash,
                 "groundedness": _groundedness(answer),
+                "cache": answer.cached,
+                "warnings": answer.warnings,
             },
         }
-        return JSONResponse(payload, headers={TRACE_HEADER: answer.trace_id or ""})
+        cached = answer.cached["kind"] if answer.cached else None
+        return JSONResponse(
+            payload,
+            headers={
+                TRACE_HEADER: answer.trace_id or "",
+                **_notice_headers(answer.warnings, cached),
+            },
+        )
 
     return router
 
@@ -232,13 +257,19 @@ def _chat_mode(
                 "X-Accel-Buffering": "no",
                 TRACE_HEADER: outcome.trace_id,
                 MODEL_HEADER: outcome.model,
+                **_notice_headers(outcome.warnings, outcome.cached),
             },
         )
     payload, outcome = ls.gateway.complete(
         raw, resolved.name, resolved.settings, caller, model=model
     )
     return JSONResponse(
-        payload, headers={TRACE_HEADER: outcome.trace_id, MODEL_HEADER: outcome.model}
+        payload,
+        headers={
+            TRACE_HEADER: outcome.trace_id,
+            MODEL_HEADER: outcome.model,
+            **_notice_headers(outcome.warnings, outcome.cached),
+        },
     )
 
 
@@ -287,6 +318,8 @@ def _sse(
                 "use_case": answer.use_case,
                 "answered": answer.answered,
                 "groundedness": _groundedness(answer),
+                "cache": answer.cached,
+                "warnings": answer.warnings,
             },
         )
         if include_usage:
