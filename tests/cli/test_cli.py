@@ -155,3 +155,9 @@ def test_configuration_errors_exit_with_2(cli: tuple[CliRunner, Path]) -> None:
     config.write_text("data_dir: x\n", encoding="utf-8")
     code, out, _ = run(cli, "config", "check")
     assert code == 0 and "ok" in out
+
+
+def test_errors_show_square_brackets_as_written(cli: tuple[CliRunner, Path]) -> None:
+    code, _, err = run(cli, "sources", "--delete", "[bold]handbuch[/bold]")
+    assert code == 1
+    assert "no source named '[bold]handbuch[/bold]'" in err

@@ -160,3 +160,15 @@ def test_docs_configuration_md_is_generated_from_the_settings() -> None:
     assert docs.read_text(encoding="utf-8") == reference_markdown(), (
         "docs/configuration.md is out of date: run `make docs`"
     )
+
+
+def test_a_check_across_settings_says_what_is_wrong_without_dumping_the_file(
+    tmp_path: Path,
+) -> None:
+    text = "models:\n  a:\n    base_url: http://x\n    model: m\nuse_cases:\n  foo:\n    model: a\n"
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path / "l.yaml", text))
+    message = error.value.message
+    assert "default_use_case = 'default' is not a use case; allowed: foo" in message
+    assert "(top level)" not in message
+    assert "base_url" not in message  # the file's content is not repeated back

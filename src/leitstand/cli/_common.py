@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from leitstand.errors import ConfigError, LeitstandError
 
@@ -43,9 +44,11 @@ def open_leitstand(**overrides: Any) -> Leitstand:
 
 
 def fail(message: str, hint: str | None = None, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print an error (and how to fix it) as plain text: square brackets in it, such as
+    ``tools[0]`` or ``[PERSON]``, are shown, not read as markup."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if hint:
-        err_console.print(f"[yellow]hint:[/] {hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

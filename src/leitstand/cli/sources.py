@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from leitstand.cli._common import console, handle_errors, open_leitstand, print_json
@@ -26,7 +27,7 @@ def sources(
     with open_leitstand() as ls:
         if delete:
             ls.delete_source(delete)
-            console.print(f"deleted source [bold]{delete}[/]")
+            console.print(f"deleted source [bold]{escape(delete)}[/]")
             return
         rows = ls.sources()
     if as_json:

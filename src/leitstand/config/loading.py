@@ -188,9 +188,11 @@ def _config_error(exc: ValidationError, data: Mapping[str, Any], origin: str) ->
             lines.append(f"{key}: unknown setting{suggestion} Allowed here: {', '.join(allowed)}")
             continue
         found, value = _lookup(data, loc)
-        shown = f" = {value!r}" if found else ""
+        shown = f" = {value!r}" if found and loc else ""
         if error["type"] == "missing":
             lines.append(f"{key}: this setting is required")
+        elif not loc:  # a check across settings: its message names them
+            lines.append(message)
         else:
             lines.append(f"{key}{shown}: {message}")
     detail = "\n  ".join(lines)
