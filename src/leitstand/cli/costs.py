@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 DEFAULT_DAYS = 30
 CHART_SERIES = 8
 """Series a chart shows; the cheaper rest is stacked as one "other"."""
-CHARTS_HINT = "pip install 'leitstand\\[charts]'"
-"""Rich markup: the backslash keeps ``[charts]`` from being read as a style."""
+CHARTS_HINT = "pip install 'leitstand[charts]'"
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +56,7 @@ def costs(
         typer.Option(
             "--chart",
             help="Write a PNG: cost per day as stacked bars, split by the first --by other "
-            f"than day (use case by default). Needs matplotlib: {CHARTS_HINT}.",
+            f"than day (use case by default). Needs matplotlib: {escape(CHARTS_HINT)}.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
