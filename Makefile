@@ -60,7 +60,13 @@ test: install-dev lint browser
 docs: install-dev
 	$(BIN)/python scripts/gen_docs.py
 
-bench: $(VENV)/.installed-bench
+# LiteLLM's proxy, the peer of bench/gateway.py, in its own virtualenv (its pins clash with ours).
+LITELLM_VERSION ?= 1.108.7
+.venv-litellm/bin/litellm:
+	$(PYTHON) -m venv .venv-litellm
+	.venv-litellm/bin/pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)'
+
+bench: $(VENV)/.installed-bench .venv-litellm/bin/litellm
 	$(BIN)/python bench/run_all.py
 
 clean:

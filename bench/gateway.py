@@ -26,8 +26,9 @@ concurrent request, the request bytes built once) measures:
 
     .venv/bin/python bench/gateway.py [--quick] [--workers 2] [--litellm PATH]
 
-LiteLLM's proxy is a peer, not a dependency of leitstand; install it once with
-``python3 -m venv .venv-litellm && .venv-litellm/bin/pip install 'litellm[proxy]'``.
+LiteLLM's proxy is a peer, not a dependency of leitstand; ``make bench`` installs it into
+``.venv-litellm`` (or once by hand: ``make .venv-litellm/bin/litellm``; version 1.108.7 was
+measured).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from _common import ROOT, free_port, parser, ratio, summary, write_result
 MISSING_PEER = 3
 """Exit status when LiteLLM's proxy is not installed (``bench/run_all.py`` skips the run)."""
 LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
-INSTALL_LITELLM = "python3 -m venv .venv-litellm && .venv-litellm/bin/pip install 'litellm[proxy]'"
+INSTALL_LITELLM = "make .venv-litellm/bin/litellm"
 REPLY = (
     "Laut den Dokumenten werden für Retrieval-Augmented Generation Vektor-Datenbanken wie "
     "Pinecone, Weaviate, Qdrant und pgvector eingesetzt [1]. Ergänzend nennen die Quellen "
