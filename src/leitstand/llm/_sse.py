@@ -90,9 +90,14 @@ class ChunkReader:
 
     def feed(self, event: ServerSentEvent) -> ChatDelta | None:
         """The piece of answer in one event, if it carries text."""
+        text = self.read(event)
+        return ChatDelta(content=text) if text else None
+
+    def read(self, event: ServerSentEvent) -> str:
+        """Takes in one event (the chunk is then in :attr:`chunk`); the text it carries."""
         if event.data.strip() == DONE:
             self.done = True
-            return None
+            return ""
         try:
             chunk = json.loads(event.data)
         except json.JSONDecodeError as exc:
@@ -116,7 +121,7 @@ class ChunkReader:
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
         self.chars += len(text)
-        return ChatDelta(content=text) if text else None
+        return text
 
     def last(self) -> ChatDelta:
         """The closing piece: no text, the finish reason and the usage."""

@@ -398,10 +398,11 @@ class ChatGateway:
 
         reply = _StreamedReply(use_case, request.watch, span, check_tools)
         try:
-            if first is not None:
-                yield from reply.take(first)
+            if first is not None and (event := reply.take(first)) is not None:
+                yield event
             for chunk in chunks:
-                yield from reply.take(chunk)
+                if (event := reply.take(chunk)) is not None:
+                    yield event
             yield from reply.close()
             yield from self._ending(request, reply, name, use_case, settings, caller)
             if include_usage:
@@ -640,14 +641,17 @@ class _StreamedReply:
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.last: dict[str, Any] = {}
+        self._frame_key: tuple[str, int] | None = None
+        self._frame: list[str] = []
 
-    def take(self, chunk: dict[str, Any]) -> Iterator[str]:
+    def take(self, chunk: dict[str, Any]) -> str | None:
+        """The event to pass on for one chunk of the model's stream, if any."""
         self.last = chunk
         if chunk.get("usage"):
             self.usage = _usage(chunk["usage"])
         choices = chunk.get("choices") or []
         if not choices:
-            return  # the usage-only chunk: sent at the end when the client asked for it
+            return None  # the usage-only chunk: sent at the end when the client asked for it
         choice = choices[0]
         delta = choice.get("delta") or {}
         self.finish_reason = choice.get("finish_reason") or self.finish_reason
@@ -660,10 +664,25 @@ class _StreamedReply:
                 self.span.set(first_token_ms=round(elapsed, 2))
             self.pieces.append(content)
             shown = self.watch.feed(content) if self.watch is not None else content
-            if shown:
-                yield _sse(_content_chunk(chunk, self.use_case, shown))
-        elif not delta.get("tool_calls") and not choice.get("finish_reason"):
-            yield _sse({**chunk, "model": self.use_case})  # the role and other openings
+            return self._content_event(chunk, shown) if shown else None
+        if not delta.get("tool_calls") and not choice.get("finish_reason"):
+            return _sse({**chunk, "model": self.use_case})  # the role and other openings
+        return None
+
+    def _content_event(self, chunk: dict[str, Any], text: str) -> str:
+        """``_sse(_content_chunk(chunk, use_case, text))``, from a frame kept while the
+        chunks' id and time stay the same (they do for a whole answer): the text is all
+        that is encoded per piece."""
+        ident, created = chunk.get("id"), chunk.get("created")
+        if not (isinstance(ident, str) and ident and type(created) is int and created):
+            return _sse(_content_chunk(chunk, self.use_case, text))
+        if self._frame_key != (ident, created):
+            self._frame_key = (ident, created)
+            # The text is the last value of a content chunk: its mark is the last one.
+            event = _sse(_content_chunk(chunk, self.use_case, _MARK))
+            self._frame = event.rsplit(json.dumps(_MARK), 1)
+        before, after = self._frame
+        return f"{before}{json.dumps(text, ensure_ascii=False)}{after}"
 
     def close(self) -> Iterator[str]:
         rest = self.watch.flush() if self.watch is not None else ""
@@ -754,6 +773,10 @@ def _gather(calls: dict[int, dict[str, Any]], deltas: list[dict[str, Any]]) -> N
             call["function"]["arguments"] = (
                 call["function"].get("arguments", "") + function["arguments"]
             )
+
+
+_MARK = "\x00text\x00"
+"""Stands for the text in the frame of a content chunk."""
 
 
 def _base(chunk: dict[str, Any], use_case: str) -> dict[str, Any]:

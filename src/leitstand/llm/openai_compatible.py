@@ -168,7 +168,7 @@ class OpenAICompatibleChat(ChatModel):
         try:
             lines = response.iter_lines()
             for event in iter_events(lines):
-                reader.feed(event)
+                reader.read(event)
                 if reader.done:
                     break
                 yield reader.chunk

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from leitstand.core import Leitstand
@@ -24,6 +24,7 @@ from leitstand.llm.base import ChatMessage, ChatOptions
 from leitstand.llm.gateway import Outcome
 from leitstand.rag.answer import Answer, SourceRef
 from leitstand.server.errors import ApiError, error_body, from_leitstand_error
+from leitstand.server.streaming import EventStreamResponse
 
 TRACE_HEADER = "X-Leitstand-Trace-Id"
 MODEL_HEADER = "X-Leitstand-Model"
@@ -172,7 +173,7 @@ def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
     @router.post("/chat/completions", response_model=None)
     def chat_completions(
         body: ChatCompletionRequest, key: KeyInfo | None = require_key
-    ) -> JSONResponse | StreamingResponse:
+    ) -> JSONResponse | EventStreamResponse:
         _check_scope(key, body.model)
         resolved = ls.answers.resolve(body.model)
         if resolved.settings.mode == "chat":
@@ -186,9 +187,8 @@ def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
                 question, use_case=body.model, history=history, options=options, caller=caller
             )
             first = next(events)  # retrieval ran; unknown use cases fail here with a status
-            return StreamingResponse(
+            return EventStreamResponse(
                 _sse(body.model, first, events, include_usage, body.footnotes),
-                media_type="text/event-stream",
                 headers={
                     "Cache-Control": "no-cache",
                     "X-Accel-Buffering": "no",
@@ -238,7 +238,7 @@ def build_router(ls: Leitstand, authenticate: Any) -> APIRouter:
 
 def _chat_mode(
     ls: Leitstand, body: ChatCompletionRequest, resolved: Any, key: KeyInfo | None
-) -> JSONResponse | StreamingResponse:
+) -> JSONResponse | EventStreamResponse:
     """A chat-mode use case: the conversation goes to the routed model as it is."""
     if body.n != 1:
         raise ApiError(400, "n > 1 is not supported", param="n", code="unsupported_value")
@@ -249,9 +249,8 @@ def _chat_mode(
         events = ls.gateway.stream(raw, resolved.name, resolved.settings, caller, model=model)
         outcome = next(events)
         assert isinstance(outcome, Outcome)
-        return StreamingResponse(
+        return EventStreamResponse(
             (event for event in events if isinstance(event, str)),
-            media_type="text/event-stream",
             headers={
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",
