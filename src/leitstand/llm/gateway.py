@@ -177,15 +177,10 @@ class ChatGateway:
             )
             plan = self.router.plan(settings, context, first=model)
             trace.set(route={"task": context.task, "input_tokens": tokens, "rule": plan.rule})
-            request = _Request(
-                trace,
-                forwarded,
-                plan,
-                guard.watch(check) if guard is not None else None,
-                check,
-                offered,
-                admission,
-            )
+            watch = guard.watch(check) if guard is not None else None
+            if watch is not None and watch.canary is not None:
+                _plant_canary(forwarded, watch)
+            request = _Request(trace, forwarded, plan, watch, check, offered, admission)
             if (
                 not offered.tools
                 and body.get("n", 1) == 1
@@ -860,6 +855,21 @@ def _error_event(exc: BaseException) -> str:
     else:
         body = error_body(f"internal error: {type(exc).__name__}", "server_error", "internal_error")
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+def _plant_canary(forwarded: dict[str, Any], watch: AnswerWatch) -> None:
+    """Puts the canary into the client's system prompt (the last system or developer message
+    with text), so that an answer repeating the prompt is stopped. Without a system prompt
+    there is nothing to leak and no canary is planted."""
+    messages = [dict(message) for message in forwarded["messages"]]
+    for message in reversed(messages):
+        if message.get("role") in ("system", "developer") and isinstance(
+            message.get("content"), str
+        ):
+            message["content"] += watch.system_note()
+            forwarded["messages"] = messages
+            return
+    watch.canary = None
 
 
 def _finish_reason(payload: dict[str, Any]) -> str | None:
