@@ -395,3 +395,41 @@ def test_a_broken_tool_schema_is_the_clients_error(
     assert error["code"] == "invalid_tools"
     assert error["param"].startswith("tools[0]")
     assert not upstream.requests
+
+
+def test_many_slow_streams_are_in_flight_at_once(tmp_path: Path) -> None:
+    """Each streamed answer holds a worker thread while it waits for the model: with the
+    thread pool's default of 40, the 41st stream would not reach the model before another
+    finished. 60 streams against a model that takes 3 s must all reach it at once."""
+    with ScriptedChatServer(delay_s=3.0) as slow:
+        config = tmp_path / "leitstand.yaml"
+        config.write_text(
+            f"data_dir: {tmp_path / 'data'}\n"
+            f"models:\n  slow:\n    base_url: {slow.url}\n    model: m\n    max_retries: 0\n"
+            "use_cases:\n  assistent:\n    mode: chat\n    model: slow\n"
+            "default_use_case: assistent\nguard:\n  canary: false\n",
+            encoding="utf-8",
+        )
+        with LeitstandProcess(config) as process:
+            answers: list[str] = []
+
+            def stream() -> None:
+                with httpx.stream(
+                    "POST",
+                    process.url + "/v1/chat/completions",
+                    json=chat("Wie spät ist es?", stream=True),
+                    timeout=60,
+                ) as response:
+                    answers.append(response.read().decode())
+
+            threads = [threading.Thread(target=stream) for _ in range(60)]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 2.5
+            while len(slow.requests) < 60 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            reached = len(slow.requests)  # before the first answer has come back
+            for thread in threads:
+                thread.join()
+    assert reached == 60
+    assert len(answers) == 60 and all(answer.endswith("data: [DONE]\n\n") for answer in answers)

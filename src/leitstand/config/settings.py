@@ -683,6 +683,14 @@ class ServerSettings(_Section):
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser."
     )
+    threads: int = Field(
+        256,
+        ge=4,
+        le=4096,
+        description="Worker threads per process: requests run in them, and a streamed answer "
+        "holds one while it waits for the model, so this bounds the answers in flight per "
+        "worker process.",
+    )
 
 
 class TracingSettings(_Section):

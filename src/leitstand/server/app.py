@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
@@ -35,6 +36,9 @@ def create_app(ls: Leitstand, *, close_on_shutdown: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Requests run in worker threads, and a streamed answer holds one while it waits for
+        # the model: the pool bounds the answers in flight per process (anyio's default: 40).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = ls.settings.server.threads
         threading.Thread(target=warm, name="leitstand-warm-up", daemon=True).start()
         yield
         ls.tracer.flush()
