@@ -145,7 +145,11 @@ class Leitstand:
         self.limiter = Limiter(self.db, self.settings.gateway)
         """Requests, tokens and money per key, team and use case, counted in the database."""
         embedder = self.embeddings.embedder if self.embeddings is not None else None
-        self.cache = AnswerCache(self.db, embedder)
+        self.cache = AnswerCache(
+            self.db,
+            embedder,
+            query_vector=self.embeddings.query_vector if self.embeddings is not None else None,
+        )
         """Exact and semantic answer caches (``use_cases.<name>.cache``)."""
         self.approvals = ToolApprovals(self.db)
         """Tool calls held for a person's decision (``use_cases.<name>.tools.approve``)."""

@@ -123,3 +123,23 @@ def test_a_changed_prompt_template_is_a_new_cache(
     assert revised.ask("How much is the daily meal allowance?").cached is None
     assert revised.ask("How much is the daily meal allowance?").cached is not None
     assert len(model.requests) == 2
+
+
+def test_a_miss_embeds_the_question_once_for_cache_and_search(
+    ls: Any, model: ScriptedChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedder = ls.embeddings.embedder
+    asked: list[str] = []
+    embed = embedder.embed
+
+    def counted(texts: Any, kind: Any) -> Any:
+        if kind == "query":
+            asked.extend(texts)
+        return embed(texts, kind)
+
+    monkeypatch.setattr(embedder, "embed", counted)
+    model.enqueue(ANSWER)
+    answer = ls.ask("How much is the daily meal allowance for interns?")
+    assert answer.cached is None
+    assert asked.count("How much is the daily meal allowance for interns?") == 1
+    assert ls.search("How much is the daily meal allowance for interns?").mode == "hybrid"

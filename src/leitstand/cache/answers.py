@@ -206,9 +206,14 @@ class AnswerCache:
         refresh_s: float = 1.0,
         resync_s: float = 60.0,
         max_candidates: int = 5,
+        query_vector: Callable[[str], npt.NDArray[np.float32]] | None = None,
     ) -> None:
         self.db = db
         self.embedder = embedder
+        self.query_vector = query_vector
+        """The embedder's vector of a question, when someone else remembers them too (dense
+        retrieval asks for the same question right after the lookup: one embedding then
+        serves both)."""
         self.clock = clock
         self.refresh_s = refresh_s
         self.resync_s = resync_s
@@ -362,6 +367,8 @@ class AnswerCache:
     def _vector(self, question: str) -> npt.NDArray[np.float32]:
         """The question's unit vector, remembered for the store that follows a miss."""
         assert self.embedder is not None
+        if self.query_vector is not None:
+            return np.asarray(self.query_vector(question), dtype=np.float32)
         with self._lock:
             known = self._vectors.get(question)
             if known is not None:

@@ -16,9 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from leitstand.config.settings import EmbeddingSettings
 from leitstand.embeddings import catalog
-from leitstand.embeddings.base import Embedder
+from leitstand.embeddings.base import Embedder, Vectors
 from leitstand.embeddings.cache import drop_model as drop_cached
 from leitstand.embeddings.jobs import EmbedProgressCallback, EmbedReport, embed_pending, register
 from leitstand.embeddings.registry import embedder_from_stored, stored_settings
@@ -108,6 +110,13 @@ class EmbeddingService:
         self._stop = threading.Event()
         self._pass_done = threading.Condition()
         self._thread: threading.Thread | None = None
+
+    def query_vector(self, text: str) -> Vectors:
+        """The configured model's vector of a question, remembered with dense search's."""
+        retriever = self.dense.retriever(self.embedder.name)
+        if retriever is not None:
+            return retriever.embed_query(text)
+        return np.asarray(self.embedder.embed([text], "query")[0], dtype=np.float32)
 
     def embed(
         self,
