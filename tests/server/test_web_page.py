@@ -394,6 +394,27 @@ def test_a_blocked_question_says_so_in_the_page_language(
     expect(error).to_contain_text("prompt injection")
 
 
+def test_a_spent_limit_says_so_and_when_to_retry(
+    tmp_path: Path, open_page: Callable[..., Page]
+) -> None:
+    limited = (
+        "use_cases:\n  default: {model: extractive}\n"
+        "gateway:\n  limits:\n    use_cases:\n      default: {requests_per_minute: 1}\n"
+    )
+    with serve(tmp_path, limited) as process:
+        page = open_page(process.url, "de-DE")
+        expect(page.locator("#use-case option")).not_to_have_count(0)
+        ask(page, KM_QUESTION)
+        expect(page.locator("#answer")).to_contain_text("0,42 Euro", timeout=ANSWER_TIMEOUT_MS)
+        ask(page, KM_QUESTION)
+        error = page.get_by_role("alert")
+        expect(error).to_contain_text("Zu viele Anfragen", timeout=ANSWER_TIMEOUT_MS)
+        expect(error).to_contain_text(re.compile(r"bitte in \d+ s erneut versuchen"))
+        expect(error).to_contain_text("use case 'default' has used 1 of its")
+        page.get_by_role("button", name="EN", exact=True).click()
+        expect(error).to_contain_text("Too many requests")
+
+
 def test_sentences_the_sources_do_not_carry_are_pointed_out(
     scripted: ScriptedChatServer, scripted_server: LeitstandProcess, open_page: Callable[..., Page]
 ) -> None:

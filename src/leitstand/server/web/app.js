@@ -40,6 +40,14 @@ const TEXTS = {
     "Die Schutzregeln haben diese Anfrage gestoppt ({message}).",
     "The guardrails stopped this request ({message}).",
   ],
+  errorLimited: [
+    "Zu viele Anfragen – bitte in {retry} s erneut versuchen ({message}).",
+    "Too many requests – please try again in {retry} s ({message}).",
+  ],
+  errorBudget: [
+    "Das Budget für diese Anfragen ist aufgebraucht ({message}).",
+    "The budget for these requests is spent ({message}).",
+  ],
   errorIncomplete: ["Die Antwort brach ohne Abschluss ab. Bitte erneut versuchen.", "The answer ended without finishing. Please try again."],
   errorNetwork: ["Keine Verbindung zum Server ({message}).", "Cannot reach the server ({message})."],
   errorModels: ["Die Anwendungsfälle konnten nicht geladen werden: {message}", "Could not load the use cases: {message}"],
@@ -247,7 +255,9 @@ async function ask(question) {
     if (response.status === 401) return await needKey(response, () => ask(question));
     if (!response.ok) {
       const problem = await failure(response);
-      return showError(problem.code === "content_blocked" ? "errorBlocked" : "errorHttp", problem);
+      const known = { content_blocked: "errorBlocked", rate_limit_exceeded: "errorLimited", budget_exceeded: "errorBudget" };
+      const retry = response.headers.get("Retry-After") || "?";
+      return showError(known[problem.code] || "errorHttp", { ...problem, retry });
     }
     setText($("status"), "writing");
     const finished = await readStream(response, handleChunk);
