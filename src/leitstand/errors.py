@@ -79,8 +79,8 @@ class GuardBlockedError(LeitstandError):
         self.reason = reason
 
 
-class RateLimitedError(LeitstandError):
-    """A key, team or use case is over its requests or tokens per minute (HTTP 429)."""
+class LimitError(LeitstandError):
+    """A request refused by a limit of its key, team or use case (HTTP 429)."""
 
     def __init__(
         self,
@@ -95,27 +95,16 @@ class RateLimitedError(LeitstandError):
         self.scope = scope
         """Who is limited, e.g. ``key 'alice'``, ``team 'legal'``, ``use case 'support'``."""
         self.limit = limit
-        """The limit that refused, e.g. ``120 requests per minute``."""
+        """The limit that refused, e.g. ``120 requests per minute`` or ``daily budget of
+        10.00 EUR``."""
         self.retry_after_s = retry_after_s
-        """Seconds until the same request would pass (the ``Retry-After`` header)."""
+        """Seconds until the same request would pass (the ``Retry-After`` header): for a
+        budget, until its period resets (the next UTC day or month)."""
 
 
-class BudgetExceededError(LeitstandError):
-    """A key, team or use case has spent its hard daily or monthly money budget (HTTP 429)."""
+class RateLimitedError(LimitError):
+    """A key, team or use case is over its requests or tokens per minute."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        scope: str,
-        limit: str,
-        retry_after_s: float,
-        hint: str | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.scope = scope
-        """Whose budget is spent, e.g. ``team 'legal'``."""
-        self.limit = limit
-        """The budget, e.g. ``daily budget of 10.00 EUR``."""
-        self.retry_after_s = retry_after_s
-        """Seconds until the budget period resets (the next UTC day or month)."""
+
+class BudgetExceededError(LimitError):
+    """A key, team or use case has spent its hard daily or monthly money budget."""

@@ -377,6 +377,7 @@ def test_unknown_use_case(client: openai.OpenAI) -> None:
 @pytest.mark.parametrize(("score", "answered_by"), [("0.9", "small"), ("0.3", "large")])
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_cascade_keeps_the_small_answer_only_when_the_judge_agrees(
+    server: tuple[LeitstandProcess, Path],
     client: openai.OpenAI,
     primary: ScriptedChatServer,
     backup: ScriptedChatServer,
@@ -402,3 +403,8 @@ def test_a_cascade_keeps_the_small_answer_only_when_the_judge_agrees(
     assert (extra or {})["leitstand"]["model"] == answered_by
     judged = backup.requests[0].body["messages"][-1]["content"]
     assert "Was ist ein Leitstand?" in judged and "Kleine Antwort" in judged
+    # the answer's cost is the request's: every call (small, judge, large) is in it
+    rows = usage_rows(server[1], extra["leitstand"]["trace_id"])
+    assert len(rows) == (2 if answered_by == "small" else 3)
+    assert extra["leitstand"]["cost"] == pytest.approx(sum(row["cost"] for row in rows))
+    assert extra["leitstand"]["cost"] > max(row["cost"] for row in rows)

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leitstand.config.settings import ModelSettings
 from leitstand.govern.costs import cost_of, estimate_prompt_tokens, estimate_tokens
 from leitstand.llm.base import Usage
+
+if TYPE_CHECKING:
+    from leitstand.trace.recorder import ActiveTrace
 
 
 @dataclass(frozen=True)
@@ -82,3 +85,39 @@ def usage_row(
         "cached": cached,
         "status": status,
     }
+
+
+def add_usage(
+    trace: ActiveTrace,
+    *,
+    use_case: str,
+    caller: Caller,
+    model: str,
+    settings: ModelSettings,
+    metered: Metered,
+    cached: bool = False,
+) -> None:
+    """Counts one model call of a request: its ``usage_records`` row, and the request's
+    totals in the trace's ``cost`` and ``tokens`` attributes (a cascade, a judge or a
+    fallback makes several calls)."""
+    cost = (trace.attributes.get("cost") or 0.0) + metered.cost
+    tokens = trace.attributes.get("tokens") or {"prompt": 0, "completion": 0, "estimated": False}
+    trace.set(
+        cost=round(cost, 8),
+        tokens={
+            "prompt": tokens["prompt"] + metered.prompt_tokens,
+            "completion": tokens["completion"] + metered.completion_tokens,
+            "estimated": bool(tokens["estimated"] or metered.estimated),
+        },
+    )
+    trace.usage.append(
+        usage_row(
+            trace_id=trace.id,
+            use_case=use_case,
+            caller=caller,
+            model=model,
+            provider_model=settings.model,
+            metered=metered,
+            cached=cached,
+        )
+    )

@@ -23,7 +23,7 @@ from leitstand.config.settings import Settings, UseCaseSettings
 from leitstand.errors import GuardBlockedError, LeitstandError
 from leitstand.govern.controls import RequestControls, system_hash
 from leitstand.govern.costs import estimate_prompt_tokens
-from leitstand.govern.usage import Caller, Metered, meter, usage_row
+from leitstand.govern.usage import Caller, Metered, add_usage, meter
 from leitstand.guard.tools import (
     OfferedTools,
     ToolApprovals,
@@ -564,7 +564,7 @@ class ChatGateway:
             "use_case": use_case,
             "model": name,
             "attempts": [a.as_dict() for a in plan.attempts],
-            "cost": round(metered.cost, 8),
+            "cost": round(trace.attributes.get("cost") or 0.0, 8),
             "currency": self.settings.gateway.currency,
         }
 
@@ -592,24 +592,14 @@ class ChatGateway:
         *,
         cached: bool = False,
     ) -> None:
-        trace.set(
-            tokens={
-                "prompt": metered.prompt_tokens,
-                "completion": metered.completion_tokens,
-                "estimated": metered.estimated,
-            },
-            cost=round(metered.cost, 8),
-        )
-        trace.usage.append(
-            usage_row(
-                trace_id=trace.id,
-                use_case=use_case,
-                caller=caller,
-                model=name,
-                provider_model=self.settings.models[name].model,
-                metered=metered,
-                cached=cached,
-            )
+        add_usage(
+            trace,
+            use_case=use_case,
+            caller=caller,
+            model=name,
+            settings=self.settings.models[name],
+            metered=metered,
+            cached=cached,
         )
 
 

@@ -14,16 +14,18 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Self
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar, Self, TypeVar
 
 import httpx
 
 from leitstand._version import __version__
 from leitstand.config.settings import ModelSettings
 from leitstand.errors import ModelError, SecretNotFoundError
-from leitstand.llm._sse import ChunkReader, StreamError, iter_events, parse_usage
+from leitstand.llm._sse import ChunkReader, ServerSentEvent, StreamError, iter_events, parse_usage
 from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, ChatResult
+
+_Item = TypeVar("_Item")
 
 log = logging.getLogger(__name__)
 
@@ -164,31 +166,13 @@ class OpenAICompatibleChat(ChatModel):
     def _read_chunks(
         self, response: httpx.Response, reader: ChunkReader
     ) -> Iterator[dict[str, Any]]:
-        """The provider's chunks as they are; errors as in :meth:`_read_stream`."""
-        try:
-            lines = response.iter_lines()
-            for event in iter_events(lines):
-                reader.read(event)
-                if reader.done:
-                    break
-                yield reader.chunk
-            for _ in lines:
-                pass
-        except StreamError as exc:
-            raise ModelError(
-                f"model '{self.name}' reported an error while answering: {self._scrub(str(exc))}",
-                status_code=exc.status_code,
-                partial=reader.passed_on,
-            ) from exc
-        except _RETRY_ERRORS as exc:
-            reason = (
-                f"no data within {self.settings.timeout_s:g} s"
-                if isinstance(exc, httpx.TimeoutException)
-                else _describe(exc)
-            )
-            raise _BrokenStreamError(reason) from exc
-        if not reader.complete:
-            raise _BrokenStreamError("the stream ended without [DONE] or a finish_reason")
+        """The provider's chunks as they are; errors as in :meth:`_events`."""
+
+        def take(event: ServerSentEvent) -> dict[str, Any] | None:
+            reader.read(event)
+            return None if reader.done else reader.chunk
+
+        yield from self._events(response, reader, take)
 
     # -- requests -------------------------------------------------------------------------
 
@@ -312,12 +296,24 @@ class OpenAICompatibleChat(ChatModel):
         )
 
     def _read_stream(self, response: httpx.Response, reader: ChunkReader) -> Iterator[ChatDelta]:
+        yield from self._events(response, reader, reader.feed)
+        yield reader.last()
+
+    def _events(
+        self,
+        response: httpx.Response,
+        reader: ChunkReader,
+        take: Callable[[ServerSentEvent], _Item | None],
+    ) -> Iterator[_Item]:
+        """What ``take`` makes of each event of a streamed answer, until [DONE]. An error
+        in the stream raises :class:`ModelError`; a connection that breaks or stalls, or a
+        stream that ends before the answer did, raises :class:`_BrokenStreamError`."""
         try:
             lines = response.iter_lines()
             for event in iter_events(lines):
-                delta = reader.feed(event)
-                if delta is not None:
-                    yield delta
+                item = take(event)
+                if item is not None:
+                    yield item
                 if reader.done:
                     break
             # Read to the end of the body so the connection goes back to the pool.
@@ -327,6 +323,7 @@ class OpenAICompatibleChat(ChatModel):
             raise ModelError(
                 f"model '{self.name}' reported an error while answering: {self._scrub(str(exc))}",
                 status_code=exc.status_code,
+                partial=reader.passed_on,
             ) from exc
         except _RETRY_ERRORS as exc:
             reason = (
@@ -337,7 +334,6 @@ class OpenAICompatibleChat(ChatModel):
             raise _BrokenStreamError(reason) from exc
         if not reader.complete:
             raise _BrokenStreamError("the stream ended without [DONE] or a finish_reason")
-        yield reader.last()
 
     # -- errors ---------------------------------------------------------------------------
 

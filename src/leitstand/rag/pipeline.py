@@ -22,7 +22,7 @@ from leitstand.config.settings import EXTRACTIVE, CascadeSettings, UseCaseSettin
 from leitstand.errors import GuardBlockedError, UnknownUseCaseError
 from leitstand.govern.controls import RequestControls
 from leitstand.govern.costs import estimate_prompt_tokens
-from leitstand.govern.usage import Caller, Metered, meter, usage_row
+from leitstand.govern.usage import Caller, Metered, add_usage, meter
 from leitstand.guard.grounded import Groundedness, GroundednessChecker, ModelJudge
 from leitstand.guard.request import AnswerWatch, InputCheck, RequestGuard
 from leitstand.llm.base import ChatDelta, ChatMessage, ChatModel, ChatOptions, Usage
@@ -341,16 +341,14 @@ class AnswerService:
         trace.output = answer.text
         trace.set(sources=len(answer.sources), cached=True)
         if answer.model in self.settings.models:
-            trace.usage.append(
-                usage_row(
-                    trace_id=trace.id,
-                    use_case=use_case.name,
-                    caller=caller,
-                    model=answer.model,
-                    provider_model=self.settings.models[answer.model].model,
-                    metered=Metered(0, 0, False, 0.0),
-                    cached=True,
-                )
+            add_usage(
+                trace,
+                use_case=use_case.name,
+                caller=caller,
+                model=answer.model,
+                settings=self.settings.models[answer.model],
+                metered=Metered(0, 0, False, 0.0),
+                cached=True,
             )
         yield StreamEvent(
             "sources", sources=answer.sources, trace_id=trace.id, warnings=warnings, cached=hit.kind
@@ -791,17 +789,13 @@ class AnswerService:
             text,
             self.settings.gateway.chars_per_token,
         )
-        cost = (trace.attributes.get("cost") or 0.0) + metered.cost
-        trace.set(cost=round(cost, 8))
-        trace.usage.append(
-            usage_row(
-                trace_id=trace.id,
-                use_case=use_case,
-                caller=caller,
-                model=name,
-                provider_model=self.settings.models[name].model,
-                metered=metered,
-            )
+        add_usage(
+            trace,
+            use_case=use_case,
+            caller=caller,
+            model=name,
+            settings=self.settings.models[name],
+            metered=metered,
         )
 
     def close(self) -> None:

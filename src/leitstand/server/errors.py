@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leitstand.errors import (
-    BudgetExceededError,
     ConfigError,
     GuardBlockedError,
     LeitstandError,
+    LimitError,
     ModelError,
     NotFoundError,
     RateLimitedError,
@@ -63,7 +63,7 @@ def from_leitstand_error(exc: LeitstandError) -> ApiError:
     if isinstance(exc, ModelError):
         status = 504 if exc.status_code == 504 else 502
         return ApiError(status, message, type_="upstream_error", code="model_error")
-    if isinstance(exc, RateLimitedError | BudgetExceededError):
+    if isinstance(exc, LimitError):
         limited = isinstance(exc, RateLimitedError)
         return ApiError(
             429,
