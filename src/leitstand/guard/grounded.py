@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -174,15 +175,15 @@ class GroundednessChecker:
         analyser = self.analyser
         for start, end in sentence_spans(answer):
             raw = answer[start:end]
-            cited = tuple(dict.fromkeys(int(n) for n in _CITED.findall(raw)))
-            text = _MARKER.sub("", raw).strip()
+            if "[" in raw:
+                cited = tuple(dict.fromkeys(int(n) for n in _CITED.findall(raw)))
+                text = _MARKER.sub("", raw).strip()
+            else:
+                cited, text = (), raw.strip()
             numbers = [n for n in cited if n in sources] or list(sources)
             figures = list(dict.fromkeys(_NUMBER.findall(text)))
-            words = [
-                word
-                for word in dict.fromkeys(analyser.words(_NUMBER.sub(" ", text)))
-                if analyser.word_terms(word, language)  # stop words claim nothing
-            ]
+            # Stop words claim nothing; each word keeps its terms for the lexical check.
+            words = analyser.content_words(_NUMBER.sub(" ", text) if figures else text, language)
             if not numbers or _abstains(text) or (not figures and len(words) < 2):
                 sentences.append(SentenceSupport(start, end, text, cited, None, None))
                 continue
@@ -196,16 +197,21 @@ class GroundednessChecker:
             missing: list[tuple[str, ...]] = [() for _ in claims]
         else:
             question_terms = set(analyser.terms(question, language)) if question else set()
+            # Of a passage's terms only those a claim has matter: the stems and compound
+            # parts of the claims' words.
+            needed = {term for claim in claims for _, found in claim.words for term in found}
             evidence: dict[int, _Evidence] = {}  # each passage read once
             stored = terms or {}
             for n in {n for claim in claims for n in claim.sources}:
                 known = stored.get(n)
                 evidence[n] = _Evidence(
                     sources[n],
-                    set(known.split()) if known else set(analyser.terms(sources[n], language)),
+                    needed.intersection(
+                        _stored_terms(known) if known else analyser.terms(sources[n], language)
+                    ),
                 )
             lexical = [
-                self._lexical(claim, [evidence[n] for n in claim.sources], question_terms, language)
+                self._lexical(claim, [evidence[n] for n in claim.sources], question_terms)
                 for claim in claims
             ]
             scores = [score for score, _ in lexical]
@@ -239,7 +245,6 @@ class GroundednessChecker:
         claim: _Claim,
         evidence: Sequence[_Evidence],
         question_terms: set[str],
-        language: str | None,
     ) -> tuple[float, tuple[str, ...]]:
         total = found = 0.0
         missing: list[str] = []
@@ -255,8 +260,7 @@ class GroundednessChecker:
             known = evidence[0].terms
         else:
             known = set().union(*(passage.terms for passage in evidence))
-        for word in claim.words:
-            stem, *parts = self.analyser.word_terms(word, language)
+        for word, (stem, *parts) in claim.words:
             weight = QUESTION_WEIGHT if stem in question_terms else 1.0
             total += weight
             if stem in known or (parts and all(p in known for p in parts)):
@@ -297,7 +301,15 @@ class _Claim:
     cited: tuple[int, ...]
     sources: list[int]
     figures: list[str]
-    words: list[str]
+    words: list[tuple[str, tuple[str, ...]]]
+    """Its content words, each with its terms: the stem, then the compound parts' stems."""
+
+
+@lru_cache(maxsize=256)
+def _stored_terms(analysed: str) -> frozenset[str]:
+    """The set of a passage's stored index terms (space-separated): remembered, since the
+    passages that answer a use case's common questions come back request after request."""
+    return frozenset(analysed.split())
 
 
 class _Evidence:
@@ -323,7 +335,7 @@ _NEGATIONS = ("kein", "nicht", "not", "no ", "n't")
 def _abstains(text: str) -> bool:
     """ "Dazu steht in den Dokumenten nichts": the answer declines, which claims nothing."""
     lowered = text.lower()
-    return any(word in lowered for word in _NEGATIONS) and _ABSTAINS.search(lowered) is not None
+    return any(map(lowered.__contains__, _NEGATIONS)) and _ABSTAINS.search(lowered) is not None
 
 
 def _digits(number: str) -> str:

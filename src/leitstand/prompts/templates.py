@@ -22,10 +22,14 @@ from sqlalchemy.exc import IntegrityError
 
 from leitstand.errors import ConfigError
 from leitstand.llm.base import ChatMessage, Role
+from leitstand.rag.answer import SourceRef
 from leitstand.store.database import Database
 from leitstand.store.models import Prompt
 
-_SECTION = re.compile(r"^\[(system|user|assistant)\][ \t]*$", re.MULTILINE)
+_SECTION = re.compile(r"\[(?<![^\n]\[)(system|user|assistant)\][ \t]*$", re.MULTILINE)
+"""``[user]`` on a line of its own. The look-behind (no other character before the bracket)
+stands for ``^``: a pattern that starts with the literal bracket is searched for as one, many
+times faster than trying ``^`` at every position of a long prompt."""
 LANGUAGE_NAMES = {
     "de": "German (Deutsch)",
     "en": "English",
@@ -34,7 +38,26 @@ LANGUAGE_NAMES = {
     "it": "Italian",
     "nl": "Dutch",
 }
-_environment = jinja2.sandbox.ImmutableSandboxedEnvironment(
+_SOURCE_ATTRIBUTES = frozenset({"number", "hit", "location", "title", "text"})
+
+
+class _PromptEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """The sandbox, with the read-only properties of the sources a prompt lists known to be
+    safe: the general checks (several ``isinstance`` tests against abstract classes) ran for
+    every attribute of every source of every request."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is SourceRef and attribute in _SOURCE_ATTRIBUTES:
+            return getattr(obj, attribute)
+        return super().getattr(obj, attribute)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if type(obj) is SourceRef and attr in _SOURCE_ATTRIBUTES:
+            return True
+        return super().is_safe_attribute(obj, attr, value)
+
+
+_environment = _PromptEnvironment(
     undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
 DATAMARK = "ˆ"
@@ -112,11 +135,11 @@ def _compiled(name: str, text: str) -> jinja2.Template:
 def _messages(name: str, rendered: str) -> list[ChatMessage]:
     parts = _SECTION.split(rendered)
     messages: list[ChatMessage] = []
-    if parts[0].strip():
-        messages.append(ChatMessage("system", parts[0].strip()))
+    if preamble := parts[0].strip():
+        messages.append(ChatMessage("system", preamble))
     for role, body in zip(parts[1::2], parts[2::2], strict=True):
-        if body.strip():
-            messages.append(ChatMessage(_role(role), body.strip()))
+        if content := body.strip():
+            messages.append(ChatMessage(_role(role), content))
     if not any(message.role == "user" for message in messages):
         raise ConfigError(f"prompt template {name!r} renders no [user] section")
     return messages

@@ -173,13 +173,13 @@ class AnswerService:
         )
 
     def _template(self, use_case: ResolvedUseCase) -> tuple[PromptTemplate, str]:
-        from leitstand.prompts import PromptTemplate, record_prompt
-
         path = use_case.settings.prompt
         key = str(path) if path else ""
         with self._template_lock:
             found = self._templates.get(key)
             if found is None:
+                from leitstand.prompts import PromptTemplate, record_prompt
+
                 template = (
                     PromptTemplate.from_file(self.config.resolve_path(path))
                     if path

@@ -224,6 +224,21 @@ class Analyser:
             found = memo[word] = self._word_terms(code, word)
         return found
 
+    def content_words(
+        self, text: str, language: str | None = None
+    ) -> list[tuple[str, tuple[str, ...]]]:
+        """The distinct folded words of ``text`` that are no stop words, in order, each with
+        its :meth:`word_terms`."""
+        memo = self._memo[self._language(language)]
+        found = []
+        for word in dict.fromkeys(self.words(text)):
+            terms = memo.get(word)
+            if terms is None:
+                terms = self.word_terms(word, language)
+            if terms:
+                found.append((word, terms))
+        return found
+
     def _word_terms(self, code: str, word: str) -> tuple[str, ...]:
         """The terms one folded word gives: none for a stop word, else its stem and the stems
         of its compound parts. Remembered per word (text repeats its words)."""

@@ -145,15 +145,17 @@ _MONTHS = frozenset(
     ]
 )
 _CANDIDATE = re.compile(r"[.!?…]+[\"'”“»«)\]]*(?=\s+)|\n\s*\n|\n(?=\s*(?:[-•*–]|\d+[.)])\s)")
-_WORD_BEFORE = re.compile(r"(\w+)\W*$")
+_WORD = re.compile(r"\w+")
 _NEXT_WORD = re.compile(r"\s*(\S+)")
 
 
 def _is_boundary(text: str, end: int, mark: str) -> bool:
     if "\n" in mark or mark[0] in "!?…":
         return True
-    before = _WORD_BEFORE.search(text, max(0, end - len(mark) - 30), end - len(mark) + 1)
-    word = before.group(1) if before else ""
+    # The last word before the mark (within 30 characters): a pattern anchored at the end
+    # ("(\w+)\W*$") would be tried at every position, this reads each character once.
+    words = _WORD.findall(text, max(0, end - len(mark) - 30), end - len(mark) + 1)
+    word = words[-1] if words else ""
     after = _NEXT_WORD.match(text, end)
     following = after.group(1) if after else ""
     if not following:

@@ -193,6 +193,12 @@ class InjectionDetector:
         self.classifier = classifier
         triggers = {t for r in self.rules for group in (r.triggers, *r.requires) for t in group}
         self._marks = sorted(t for t in triggers if not t.isalnum())
+        # The rules by trigger: a text's words are looked up once each, instead of once per
+        # rule in that rule's set of triggers (most texts trigger no rule at all).
+        self._by_trigger: dict[str, list[int]] = {}
+        for number, rule in enumerate(self.rules):
+            for trigger in rule.triggers:
+                self._by_trigger.setdefault(trigger, []).append(number)
 
     def detect(self, text: str) -> InjectionResult:
         if not text.strip():
@@ -206,8 +212,15 @@ class InjectionDetector:
             present = {word for sentence in words for word in sentence}
             present.update([word[:PREFIX] for word in present])
             present.update(mark for mark in self._marks if mark in view)
-            for rule in self.rules:
-                if rule.name not in fired and rule.may_match(present) and rule.pattern.search(view):
+            by_trigger = self._by_trigger
+            triggered = {n for word in present for n in by_trigger.get(word, ())}
+            for number in sorted(triggered):  # in the rules' order, as may_match would
+                rule = self.rules[number]
+                if (
+                    rule.name not in fired
+                    and rule.has_required(present)
+                    and rule.pattern.search(view)
+                ):
                     fired[rule.name] = rule.weight
         scores = [combine(list(fired.values()))]
         similar_to = None

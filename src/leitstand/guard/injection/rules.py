@@ -46,6 +46,10 @@ class Rule:
         """Whether the pattern may match a text with the ``present`` words and marks."""
         if present.isdisjoint(self.triggers):
             return False
+        return self.has_required(present)
+
+    def has_required(self, present: AbstractSet[str]) -> bool:
+        """Whether the ``present`` words and marks hold one of each group of ``requires``."""
         return not any(present.isdisjoint(group) for group in self.requires)
 
 

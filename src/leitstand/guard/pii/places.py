@@ -10,7 +10,7 @@ date of birth only with a word for birth in front of it ("geboren am", "geb.", "
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -93,14 +93,32 @@ BIRTH_CONTEXT_CHARS = 40
 
 
 _EN_SUFFIX_WORDS = _EN_STREET_SUFFIX.lower().replace("\\.?", "")
-_FORMS = (
-    # (name, pattern, a pattern on the lower-cased text that the form cannot do without)
-    # (the streets named with a preposition, "Am Markt 3", need a postcode: see "city")
-    ("de", _DE_ADDRESS, re.compile("|".join(_DE_SUFFIXES) + r"|\d{5}")),
-    ("en", _EN_ADDRESS, re.compile(r"\b(?:" + _EN_SUFFIX_WORDS + r")\b")),
-    ("de_box", _DE_PO_BOX, re.compile("postfach")),
-    ("en_box", _EN_PO_BOX, re.compile("box")),
-    ("city", _DE_PLZ_CITY, re.compile(r"\d{5}")),
+_DE_SUFFIX_TEXTS = tuple(suffix.replace("\\", "") for suffix in _DE_SUFFIXES)
+_SPACE_DIGIT = re.compile(r" \d")
+_POSTCODE = re.compile(r"\d{5}")
+
+
+def _de_needs(lowered: str) -> bool:
+    """A postcode, or a street's suffix right before a house number ("straße 12"): the
+    suffixes are compared where a space stands before a digit, instead of a pattern of all
+    of them tried at every letter."""
+    if _POSTCODE.search(lowered):
+        return True
+    return any(
+        lowered.endswith(_DE_SUFFIX_TEXTS, 0, space.start())
+        for space in _SPACE_DIGIT.finditer(lowered)
+    )
+
+
+_FORMS: tuple[tuple[str, re.Pattern[str], Callable[[str], object]], ...] = (
+    # (name, pattern, a test of the lower-cased text for what the form cannot do without)
+    # (the streets named with a preposition, "Am Markt 3", need a postcode: see "city";
+    # the others a house number right after the street's suffix, "Hauptstraße 12")
+    ("de", _DE_ADDRESS, _de_needs),
+    ("en", _EN_ADDRESS, re.compile(r"\b(?:" + _EN_SUFFIX_WORDS + r")\b").search),
+    ("de_box", _DE_PO_BOX, re.compile("postfach").search),
+    ("en_box", _EN_PO_BOX, re.compile("box").search),
+    ("city", _DE_PLZ_CITY, _POSTCODE.search),
 )  # fmt: skip
 
 
@@ -130,7 +148,7 @@ class AddressRecognizer:
         scope = lowered
         if windows is not None and len(lowered) == len(text):
             scope = "\n".join(lowered[start:end] for start, end in windows)
-        forms = tuple(name for name, _, needed in _FORMS if needed.search(scope))
+        forms = tuple(name for name, _, needs in _FORMS if needs(scope))
         if not forms:
             return
         for match in scan(_combined(forms), text, windows):
