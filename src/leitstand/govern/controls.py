@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from leitstand.config.settings import CacheSettings
+from leitstand.govern.usage import Caller
 
 if TYPE_CHECKING:
     from leitstand.cache.answers import AnswerCache, CacheHit, Message
     from leitstand.govern.limits import Admission, Limiter
-    from leitstand.govern.usage import Caller
     from leitstand.guard.request import InputCheck
     from leitstand.trace.recorder import ActiveTrace
 
@@ -75,28 +76,11 @@ class RequestControls:
             return True
         return check.action == "allow" and not check.question and not any(check.history)
 
-    def lookup(
-        self,
-        trace: ActiveTrace,
-        *,
-        use_case: str,
-        settings: CacheSettings,
-        caller: Caller,
-        prompt_hash: str,
-        model: str,
-        messages: Sequence[Message],
-    ) -> CacheHit | None:
+    def lookup(self, trace: ActiveTrace, key: CacheKey) -> CacheHit | None:
         """The cached answer, traced with its kind and similarity; None on a miss."""
         assert self.cache is not None
         with trace.span("cache") as span:
-            hit = self.cache.lookup(
-                use_case=use_case,
-                tenant=tenant_of(caller),
-                prompt_hash=prompt_hash,
-                model=model,
-                messages=messages,
-                settings=settings,
-            )
+            hit = self.cache.lookup(**key.fields())
             span.set(hit=hit is not None)
             if hit is not None:
                 span.set(kind=hit.kind, similarity=hit.similarity, entry_id=hit.entry_id)
@@ -114,13 +98,7 @@ class RequestControls:
     def store(
         self,
         trace: ActiveTrace,
-        *,
-        use_case: str,
-        settings: CacheSettings,
-        caller: Caller,
-        prompt_hash: str,
-        model: str,
-        messages: Sequence[Message],
+        key: CacheKey,
         response: dict[str, Any],
         chunk_ids: Iterable[int] = (),
     ) -> None:
@@ -129,17 +107,32 @@ class RequestControls:
         if trace.attributes.get("escalated"):
             return
         with trace.span("cache_store") as span:
-            entry = self.cache.store(
-                use_case=use_case,
-                tenant=tenant_of(caller),
-                prompt_hash=prompt_hash,
-                model=model,
-                messages=messages,
-                settings=settings,
-                response=response,
-                chunk_ids=chunk_ids,
-            )
+            entry = self.cache.store(**key.fields(), response=response, chunk_ids=chunk_ids)
             span.set(entry_id=entry)
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """What a request's answer is cached under, built once for its lookup and its store."""
+
+    use_case: str
+    settings: CacheSettings
+    caller: Caller
+    prompt_hash: str
+    """The prompt's version: the template's hash (rag), the system messages' (chat)."""
+    model: str
+    messages: Sequence[Message]
+
+    def fields(self) -> dict[str, Any]:
+        """The arguments of :meth:`AnswerCache.lookup` and :meth:`AnswerCache.store`."""
+        return {
+            "use_case": self.use_case,
+            "tenant": tenant_of(self.caller),
+            "prompt_hash": self.prompt_hash,
+            "model": self.model,
+            "messages": self.messages,
+            "settings": self.settings,
+        }
 
 
 def tenant_of(caller: Caller) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from leitstand.config.settings import Settings, UseCaseSettings
 from leitstand.errors import GuardBlockedError, LeitstandError
-from leitstand.govern.controls import RequestControls, system_hash
+from leitstand.govern.controls import CacheKey, RequestControls, system_hash
 from leitstand.govern.costs import estimate_prompt_tokens
 from leitstand.govern.usage import Caller, Metered, add_usage, meter
 from leitstand.guard.tools import (
@@ -105,7 +105,7 @@ class _Request:
     check: InputCheck | None
     offered: OfferedTools
     admission: Admission | None = None
-    cache_keys: dict[str, Any] | None = None
+    cache_key: CacheKey | None = None
     """Set when the answer may be looked up in and stored to the cache."""
 
     @property
@@ -186,15 +186,18 @@ class ChatGateway:
                 and body.get("n", 1) == 1
                 and self.controls.caching(settings.cache, check)
             ):
-                request.cache_keys = {
-                    "prompt_hash": system_hash(messages),
-                    "model": model or settings.model,
-                    "messages": [
+                request.cache_key = CacheKey(
+                    use_case,
+                    settings.cache,
+                    caller,
+                    system_hash(messages),
+                    model or settings.model,
+                    [
                         (str(m.get("role")), _text(m.get("content")))
                         for m in messages
                         if m.get("role") not in ("system", "developer")
                     ],
-                }
+                )
             return request
         except BaseException as exc:
             trace.finish(error=exc)
@@ -217,24 +220,16 @@ class ChatGateway:
             _escalate(trace, check.reasons)
         return check
 
-    def _lookup(
-        self, request: _Request, use_case: str, settings: UseCaseSettings, caller: Caller
-    ) -> dict[str, Any] | None:
+    def _lookup(self, request: _Request, use_case: str, caller: Caller) -> dict[str, Any] | None:
         """A cached answer in the provider's shape, or None."""
-        if request.cache_keys is None:
+        if request.cache_key is None:
             return None
-        hit = self.controls.lookup(
-            request.trace,
-            use_case=use_case,
-            settings=settings.cache,
-            caller=caller,
-            **request.cache_keys,
-        )
+        hit = self.controls.lookup(request.trace, request.cache_key)
         if hit is None:
             return None
         trace = request.trace
         payload = dict(hit.response)
-        name = str(request.cache_keys["model"])
+        name = request.cache_key.model
         message = _first_message(payload) or {}
         trace.model = name
         trace.output = message.get("content") if isinstance(message.get("content"), str) else None
@@ -269,7 +264,7 @@ class ChatGateway:
             request.watch,
         )
         try:
-            cached = self._lookup(request, use_case, settings, caller)
+            cached = self._lookup(request, use_case, caller)
             if cached is not None:
                 name = str(cached["leitstand"]["model"])
                 self.controls.settle(request.admission, trace)
@@ -303,21 +298,14 @@ class ChatGateway:
             if request.warnings:
                 payload["leitstand"]["warnings"] = request.warnings
             if (
-                request.cache_keys is not None
+                request.cache_key is not None
                 and isinstance(text, str)
                 and text.strip()
                 and not message.get("tool_calls")
                 and _finish_reason(payload) == "stop"
             ):
                 stored = {k: v for k, v in payload.items() if k != "leitstand"}
-                self.controls.store(
-                    trace,
-                    use_case=use_case,
-                    settings=settings.cache,
-                    caller=caller,
-                    response=stored,
-                    **request.cache_keys,
-                )
+                self.controls.store(trace, request.cache_key, stored)
         except BaseException as exc:
             self.controls.settle(request.admission, trace)
             trace.finish(error=exc)
@@ -347,7 +335,7 @@ class ChatGateway:
         request = self._begin(body, use_case, settings, caller, model)
         trace = request.trace
         try:
-            cached = self._lookup(request, use_case, settings, caller)
+            cached = self._lookup(request, use_case, caller)
         except BaseException as exc:
             self.controls.settle(request.admission, trace)
             trace.finish(error=exc)
@@ -387,7 +375,7 @@ class ChatGateway:
         yield Outcome(trace.id, name, warnings=request.warnings)
 
         def check_tools(calls: list[dict[str, Any]]) -> list[ToolVerdict]:
-            return self._tool_guard(settings).check(
+            return self._tool_guard(use_case, settings).check(
                 request.offered, calls, trace_id=trace.id, use_case=use_case, key_name=caller.key
             )
 
@@ -443,26 +431,21 @@ class ChatGateway:
         if request.warnings:
             closing["leitstand"]["warnings"] = request.warnings
         if (
-            request.cache_keys is not None
+            request.cache_key is not None
             and text.strip()
             and not reply.tool_calls
             and reply.finish_reason in (None, "stop")
         ):
             self.controls.store(
-                trace,
-                use_case=use_case,
-                settings=settings.cache,
-                caller=caller,
-                response=_whole(reply.last, use_case, text, metered),
-                **request.cache_keys,
+                trace, request.cache_key, _whole(reply.last, use_case, text, metered)
             )
         yield _sse(closing)
 
     # -- tools ----------------------------------------------------------------------
 
-    def _tool_guard(self, settings: UseCaseSettings) -> ToolCallGuard:
-        key = settings.tools.model_dump_json()
-        guard = self._tool_guards.get(key)
+    def _tool_guard(self, use_case: str, settings: UseCaseSettings) -> ToolCallGuard:
+        """The use case's tool policy, made on its first tool call."""
+        guard = self._tool_guards.get(use_case)
         if guard is None:
             approvals = self.approvals
             if approvals is None and settings.tools.approve:
@@ -470,7 +453,7 @@ class ChatGateway:
                     "tools.approve lists tools, but this gateway records no approvals",
                     hint="open leitstand with its database (Leitstand.open)",
                 )
-            guard = self._tool_guards[key] = ToolCallGuard(settings.tools, approvals)
+            guard = self._tool_guards[use_case] = ToolCallGuard(settings.tools, approvals)
         return guard
 
     def _check_tools(
@@ -487,7 +470,7 @@ class ChatGateway:
         calls = message.get("tool_calls") if message is not None else None
         if message is None or not isinstance(calls, list) or not calls:
             return []
-        verdicts = self._tool_guard(settings).check(
+        verdicts = self._tool_guard(use_case, settings).check(
             request.offered,
             calls,
             trace_id=request.trace.id,

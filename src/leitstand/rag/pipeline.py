@@ -15,12 +15,12 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from leitstand.config.loading import Config
 from leitstand.config.settings import EXTRACTIVE, CascadeSettings, UseCaseSettings
 from leitstand.errors import GuardBlockedError, UnknownUseCaseError
-from leitstand.govern.controls import RequestControls
+from leitstand.govern.controls import CacheKey, RequestControls
 from leitstand.govern.costs import estimate_prompt_tokens
 from leitstand.govern.usage import Caller, Metered, add_usage, meter
 from leitstand.guard.grounded import Groundedness, GroundednessChecker, ModelJudge
@@ -273,10 +273,8 @@ class AnswerService:
             cache = resolved.settings.cache
             caching = resolved.model != EXTRACTIVE and self.controls.caching(cache, check)
             if caching:
-                keys = self._cache_keys(question, history, resolved)
-                hit = self.controls.lookup(
-                    trace, use_case=resolved.name, settings=cache, caller=caller, **keys
-                )
+                key = self._cache_key(question, history, resolved, caller)
+                hit = self.controls.lookup(trace, key)
                 if hit is not None:
                     yield from self._cached(hit, question, resolved, caller, warnings, trace)
                     trace.finish()
@@ -295,13 +293,7 @@ class AnswerService:
                     event.answer.warnings = warnings
                     if caching and event.answer.answered:
                         self.controls.store(
-                            trace,
-                            use_case=resolved.name,
-                            settings=cache,
-                            caller=caller,
-                            response=event.answer.cache_entry(),
-                            chunk_ids=_chunk_ids(hits),
-                            **keys,
+                            trace, key, event.answer.cache_entry(), _chunk_ids(hits)
                         )
                 yield event
         except GeneratorExit:
@@ -314,14 +306,20 @@ class AnswerService:
             self.controls.settle(admission, trace)
         trace.finish()
 
-    def _cache_keys(
-        self, question: str, history: Sequence[ChatMessage], use_case: ResolvedUseCase
-    ) -> dict[str, Any]:
-        """What a rag answer is cached under besides use case and tenant: the prompt
-        template's version, the use case's model and the conversation."""
+    def _cache_key(
+        self,
+        question: str,
+        history: Sequence[ChatMessage],
+        use_case: ResolvedUseCase,
+        caller: Caller,
+    ) -> CacheKey:
+        """A rag answer is cached under the prompt template's version, the use case's model
+        and the conversation."""
         _, prompt_hash = self._template(use_case)
         messages = [*((m.role, m.content) for m in history), ("user", question)]
-        return {"prompt_hash": prompt_hash, "model": use_case.model, "messages": messages}
+        return CacheKey(
+            use_case.name, use_case.settings.cache, caller, prompt_hash, use_case.model, messages
+        )
 
     def _cached(
         self,
